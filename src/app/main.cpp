@@ -1,10 +1,69 @@
-// quopt: the command-line entry point (placeholder until the subcommands land in this commit series).
+// quopt: the command-line entry point. Parses the command line, then hands over to one subcommand.
+// Nothing below app/ reads the command line or the environment.
+#include <mpi.h>
+
+#include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "app/commands.hpp"
+#include "core/error.hpp"
 #include "core/runtime.hpp"
+#include "quopt/version.hpp"
+
+namespace {
+
+void add_common(CLI::App* sub, quopt::app::CommonArgs& a, bool with_out) {
+  sub->add_option("config", a.config, "TOML config file (a run, or any file that composes one)")->required();
+  sub->add_option("--set", a.sets, "override a config key: --set section.key=value (repeatable)")
+      ->type_name("KEY=VALUE")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  if (with_out) sub->add_option("--out", a.out, "output directory (overrides output.dir)");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   quopt::Runtime runtime(argc, argv);
-  std::cout << "quopt\n";
+  CLI::App app{"quopt: train OLMo2 models with six optimizers, quantize them and analyse the damage"};
+  app.set_version_flag("--version", std::string(quopt::kVersion) + " (" + quopt::kGitRevision + ")");
+  app.require_subcommand(1);
+
+  quopt::app::CommonArgs tok, train, info, bench;
+  quopt::app::BenchArgs bench_args;
+  auto* c_tok = app.add_subcommand("tokenize", "train a SentencePiece tokenizer and write token shards");
+  add_common(c_tok, tok, false);
+  auto* c_train = app.add_subcommand("train", "train a model (writes DIR/run.h5 and DIR/metrics.jsonl)");
+  add_common(c_train, train, true);
+  auto* c_info = app.add_subcommand("info", "print a model's parameter counts and FLOPs per token");
+  add_common(c_info, info, false);
+  auto* c_bench = app.add_subcommand("bench", "measure training tokens/s and GEMM efficiency on synthetic data");
+  add_common(c_bench, bench, false);
+  c_bench->add_option("--steps", bench_args.steps, "timed steps")->check(CLI::PositiveNumber);
+  c_bench->add_option("--warmup", bench_args.warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return runtime.rank() == 0 ? app.exit(e) : (e.get_exit_code() == 0 ? 0 : 2);
+  }
+
+  try {
+    if (*c_tok) return quopt::app::cmd_tokenize(tok);
+    if (*c_train) return quopt::app::cmd_train(train);
+    if (*c_info) return quopt::app::cmd_info(info);
+    if (*c_bench) return quopt::app::cmd_bench(bench, bench_args);
+  } catch (const quopt::Error& e) {
+    if (runtime.size() > 1) {
+      std::cerr << "quopt: error (rank " << runtime.rank() << "): " << e.what() << std::endl;
+      MPI_Abort(MPI_COMM_WORLD, 2);  // one failing rank stops the whole job, never a hang
+    }
+    std::cerr << "quopt: error: " << e.what() << std::endl;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "quopt: internal error (rank " << runtime.rank() << "): " << e.what() << std::endl;
+    if (runtime.size() > 1) MPI_Abort(MPI_COMM_WORLD, 3);
+    return 3;
+  }
   return 0;
 }

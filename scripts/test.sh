@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds the cpu preset (and compiles the cuda preset where nvcc exists),
+# runs every test: ctest (labels unit, mpi, e2e) and pytest for postprocess/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+ensure_deps
+build_preset cpu
+if [ -n "$(find_nvcc)" ]; then
+  build_preset cuda quopt   # compile and link only: there may be no GPU to run it on
+else
+  log "nvcc not found: skipping the cuda preset"
+fi
+
+log "running ctest"
+ctest --test-dir build/cpu --output-on-failure -j "$(nproc)" --timeout 900
+
+if [ -d postprocess/tests ]; then
+  log "running pytest"
+  python3 -m pytest -q postprocess/tests
+fi

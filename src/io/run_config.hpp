@@ -1,0 +1,88 @@
+#pragma once
+// The typed view of a resolved quopt config: one struct per TOML section. io/run_config.cpp holds the
+// schema (every key, its type, default with source, allowed values) and builds these structs from
+// a Config, checking cross-key constraints (e.g. n_heads divides d_model).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "io/config.hpp"
+#include "model/config.hpp"
+
+namespace quopt {
+
+struct DataConfig {
+  std::string train;      // token shard for training (absolute path after loading)
+  std::string val;        // token shard for validation
+  std::string tokenizer;  // SentencePiece model (optional for training)
+};
+
+struct TokenizeConfig {
+  std::vector<std::string> inputs;  // text files
+  std::string out_dir;
+  std::int64_t vocab_size = 0;      // 0: use model.vocab_size
+  double val_fraction = 0.02;
+  std::string model_type = "bpe";
+  std::int64_t max_train_lines = 0;  // 0: all lines
+};
+
+struct TrainConfig {
+  std::int64_t steps = 100;  // resolved by make_run_config (train.steps = 0: Chinchilla-optimal count)
+  double tokens_per_param = 20.0;  // Chinchilla (arXiv 2203.15556); used when train.steps = 0
+  std::int64_t batch_size = 8;        // sequences per global batch
+  std::int64_t micro_batch_size = 8;  // sequences per forward/backward
+  std::uint64_t seed = 1;
+  double grad_clip = 1.0;  // 0 disables
+  std::int64_t log_every = 10;
+  std::int64_t val_every = 50;
+  std::int64_t val_batches = 4;
+};
+
+enum class ScheduleKind { WSD, Cosine, Linear, Constant };
+struct ScheduleConfig {
+  ScheduleKind kind = ScheduleKind::WSD;
+  double warmup_fraction = 0.05;
+  double decay_fraction = 0.2;
+  double min_lr_ratio = 0.0;
+};
+
+struct OptimizerConfig {
+  std::string name = "adamw";
+  double lr = 1e-3;
+  double weight_decay = 0.1;
+  std::vector<std::string> decay_roles;  // parameter roles that get weight decay: hidden, embedding, gain
+  // [optimizer.adamw]
+  double adamw_beta1 = 0.9, adamw_beta2 = 0.95, adamw_eps = 1e-8;
+};
+
+struct CheckpointConfig {
+  std::int64_t every = 0;  // steps between checkpoints; 0: only at the end and on signals
+  std::int64_t keep = 2;
+};
+
+struct ParallelConfig {
+  std::int64_t pipeline_stages = 1;
+};
+
+struct RunConfig {
+  ModelConfig model;
+  DataConfig data;
+  TokenizeConfig tokenize;
+  TrainConfig train;
+  ScheduleConfig schedule;
+  OptimizerConfig optimizer;
+  CheckpointConfig checkpoint;
+  ParallelConfig parallel;
+  std::string out_dir;  // [output] dir
+};
+
+// The schema of every key quopt accepts.
+const Schema& quopt_schema();
+// Builds the typed config; throws quopt::Error naming the key for cross-key violations.
+// Resolves the "0 means derived" keys: model.n_kv_heads (0: n_heads), train.micro_batch_size (0: batch_size),
+// train.steps (0: tokens_per_param * total params / tokens per step), tokenize.vocab_size (0: model.vocab_size).
+RunConfig make_run_config(const Config& cfg);
+// The configuration reference (docs/config.md), generated from quopt_schema().
+std::string quopt_config_reference();
+
+}  // namespace quopt

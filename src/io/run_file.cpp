@@ -1,0 +1,89 @@
+#include "io/run_file.hpp"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "quopt/version.hpp"
+
+namespace quopt {
+
+std::string param_dims(const Parameter& p) {
+  switch (p.role) {
+    case ParamRole::Embedding:
+    case ParamRole::Head: return "vocab, d_model";
+    case ParamRole::Gain: return "features";
+    case ParamRole::Hidden: return "out_features, in_features";
+  }
+  return "";
+}
+
+void write_weights(H5File& f, const ParameterSet& params, const std::string& root) {
+  for (const auto& p : params.all()) {
+    const std::string path = root + "/" + p.name;
+    f.write_tensor(path, p.value, 0);
+    f.set_attr(path, "role", std::string(role_name(p.role)));
+    f.set_attr(path, "dims", param_dims(p));
+  }
+}
+
+void read_weights(const H5File& f, ParameterSet& params, const std::string& root) {
+  for (auto& p : params.all()) {
+    const std::string path = root + "/" + p.name;
+    QUOPT_CHECK(f.exists(path), "the run file has no dataset /", path,
+                "; it was written for a different model config (compare the 'config' attribute)");
+    Tensor t = f.read(path, p.value.shape(), p.value.dtype());
+    p.value.copy_from(t);
+  }
+}
+
+namespace {
+Tensor ints(const std::vector<std::int64_t>& v) {
+  Tensor t = Tensor::empty({static_cast<std::int64_t>(v.size())}, DType::F64);
+  for (std::size_t i = 0; i < v.size(); ++i) t.data<double>()[i] = static_cast<double>(v[i]);
+  return t;
+}
+Tensor reals(const std::vector<double>& v) {
+  Tensor t = Tensor::empty({static_cast<std::int64_t>(v.size())}, DType::F64);
+  for (std::size_t i = 0; i < v.size(); ++i) t.data<double>()[i] = v[i];
+  return t;
+}
+}  // namespace
+
+void write_run_file(const std::string& path, MPI_Comm comm, const RunInfo& info, const ParameterSet& params,
+                    const RunMetrics& m) {
+  const std::string tmp = path + ".tmp";
+  {
+    H5File f = H5File::create(tmp, comm);
+    f.set_attr("/", "quopt_version", std::string(kVersion));
+    f.set_attr("/", "git_revision", std::string(kGitRevision));
+    f.set_attr("/", "seed", static_cast<std::int64_t>(info.seed));
+    f.set_attr("/", "world_size", static_cast<std::int64_t>(info.world_size));
+    f.set_attr("/", "config", info.config_toml);
+    f.set_attr("/", "model_name", info.model.name);
+    f.set_attr("/", "parameters", info.model.total_params());
+    f.set_attr("/", "non_embedding_parameters", info.model.non_embedding_params());
+    write_weights(f, params);
+    f.write_tensor("metrics/train_step", ints(m.step), 0);
+    f.write_tensor("metrics/tokens", ints(m.tokens), 0);
+    f.write_tensor("metrics/train_loss", reals(m.loss), 0);
+    f.write_tensor("metrics/lr", reals(m.lr), 0);
+    f.write_tensor("metrics/grad_norm", reals(m.grad_norm), 0);
+    f.write_tensor("metrics/val_step", ints(m.val_step), 0);
+    f.write_tensor("metrics/val_loss", reals(m.val_loss), 0);
+    f.set_attr("metrics", "description",
+               std::string("train_* per optimizer step (loss = mean cross-entropy incl. z-loss over the global "
+                           "batch); val_* at each validation"));
+    f.close();
+  }
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  if (rank == 0) {
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) fail("cannot rename ", tmp, " to ", path, ": ", ec.message());
+  }
+  MPI_Barrier(comm);
+}
+
+}  // namespace quopt

@@ -1,0 +1,48 @@
+#pragma once
+// DIR/run.h5: the self-describing record of one run (layout in docs/run-file.md).
+//   /                 attributes: quopt_version, git_revision, seed, world_size, config (resolved TOML),
+//                     model_name, parameters, non_embedding_parameters, created_by
+//   /weights/<layer>/<param>   every parameter, attributes role and dims
+//   /metrics/         train_step, train_loss, lr, grad_norm, tokens; val_step, val_loss
+// Later commands (ptq, analyze) add /quant/ and /analysis/ to the same file.
+#include <mpi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "io/h5file.hpp"
+#include "model/config.hpp"
+#include "model/params.hpp"
+
+namespace quopt {
+
+struct RunMetrics {
+  std::vector<std::int64_t> step, tokens;
+  std::vector<double> loss, lr, grad_norm;
+  std::vector<std::int64_t> val_step;
+  std::vector<double> val_loss;
+};
+
+struct RunInfo {
+  std::string config_toml;
+  std::uint64_t seed = 0;
+  int world_size = 1;
+  ModelConfig model;
+};
+
+// Writes the run file collectively: to "<path>.tmp", then renamed into place, so an interrupted
+// write never leaves a run.h5 that looks complete.
+void write_run_file(const std::string& path, MPI_Comm comm, const RunInfo& info, const ParameterSet& params,
+                    const RunMetrics& metrics);
+
+// Meaning of a parameter's dimensions, stored as the attribute "dims".
+std::string param_dims(const Parameter& p);
+
+// Writes every parameter under /weights/<layer>/<param> (collective create; rank 0 writes data).
+void write_weights(H5File& f, const ParameterSet& params, const std::string& root = "weights");
+// Reads every parameter of `params` from /weights (shapes must match); a missing one is an error
+// that names it.
+void read_weights(const H5File& f, ParameterSet& params, const std::string& root = "weights");
+
+}  // namespace quopt

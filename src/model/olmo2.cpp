@@ -1,0 +1,226 @@
+#include "model/olmo2.hpp"
+
+#include <cstdio>
+
+#include "core/error.hpp"
+#include "core/rng.hpp"
+#include "kernels/ops.hpp"
+
+namespace quopt {
+
+namespace k = kernels;
+
+std::string block_name(std::int64_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "block.%02lld", static_cast<long long>(i));
+  return buf;
+}
+
+namespace {
+// y = x W^T for x [N, in], W [out, in].
+void linear_forward(const Tensor& x, const Parameter& w, Tensor& y) { k::matmul(x, false, w.value, true, y); }
+// dx (+)= dy W ; dW += dy^T x.
+void linear_backward(const Tensor& dy, const Tensor& x, Parameter& w, Tensor& dx, bool accumulate_dx) {
+  k::matmul(dy, false, w.value, false, dx, 1.0, accumulate_dx ? 1.0 : 0.0);
+  k::matmul(dy, true, x, false, w.grad, 1.0, 1.0);
+}
+}  // namespace
+
+Olmo2::Olmo2(const ModelConfig& cfg, DType dt) : cfg_(cfg), dt_(dt) {
+  QUOPT_CHECK(dt == DType::F32 || dt == DType::F64, "the host model runs in f32 or f64, not ", dtype_name(dt));
+  const std::int64_t C = cfg.d_model, D = cfg.head_dim(), F = cfg.mlp_hidden();
+  const std::int64_t Hq = cfg.n_heads * D, Hkv = cfg.n_kv_heads * D;
+  embed_ = &params_.add("embed/weight", ParamRole::Embedding, {cfg.vocab_size, C}, dt);
+  for (std::int64_t i = 0; i < cfg.n_layers; ++i) {
+    const std::string b = block_name(i) + "/";
+    BlockParams w{};
+    w.q = &params_.add(b + "attn_q", ParamRole::Hidden, {Hq, C}, dt);
+    w.k = &params_.add(b + "attn_k", ParamRole::Hidden, {Hkv, C}, dt);
+    w.v = &params_.add(b + "attn_v", ParamRole::Hidden, {Hkv, C}, dt);
+    w.o = &params_.add(b + "attn_o", ParamRole::Hidden, {C, Hq}, dt);
+    if (cfg.qk_norm) {
+      w.q_norm = &params_.add(b + "q_norm", ParamRole::Gain, {Hq}, dt);
+      w.k_norm = &params_.add(b + "k_norm", ParamRole::Gain, {Hkv}, dt);
+    }
+    w.attn_norm = &params_.add(b + "attn_norm", ParamRole::Gain, {C}, dt);
+    if (cfg.mlp == MlpKind::SwiGLU) w.gate = &params_.add(b + "mlp_gate", ParamRole::Hidden, {F, C}, dt);
+    w.up = &params_.add(b + "mlp_up", ParamRole::Hidden, {F, C}, dt);
+    w.down = &params_.add(b + "mlp_down", ParamRole::Hidden, {C, F}, dt);
+    w.mlp_norm = &params_.add(b + "mlp_norm", ParamRole::Gain, {C}, dt);
+    blocks_.push_back(w);
+  }
+  final_norm_ = &params_.add("final_norm/weight", ParamRole::Gain, {C}, dt);
+  head_ = cfg.tie_embeddings ? embed_ : &params_.add("head/weight", ParamRole::Head, {cfg.vocab_size, C}, dt);
+}
+
+void Olmo2::init(std::uint64_t seed) {
+  for (auto& p : params_.all()) {
+    if (p.role == ParamRole::Gain) {
+      k::fill(p.value, 1.0);
+      continue;
+    }
+    Rng rng(seed, hash_name(p.name));
+    const std::int64_t n = p.value.numel();
+    if (dt_ == DType::F64) {
+      double* x = p.value.data<double>();
+      for (std::int64_t i = 0; i < n; ++i) x[i] = rng.truncated_normal(cfg_.init_std, cfg_.init_trunc);
+    } else {
+      float* x = p.value.data<float>();
+      for (std::int64_t i = 0; i < n; ++i)
+        x[i] = static_cast<float>(rng.truncated_normal(cfg_.init_std, cfg_.init_trunc));
+    }
+  }
+}
+
+void Olmo2::block_forward(const BlockParams& w, const Tensor& x, std::int64_t B, std::int64_t T,
+                          BlockActivations& c, Tensor& y) const {
+  const std::int64_t N = B * T, C = cfg_.d_model, D = cfg_.head_dim(), F = cfg_.mlp_hidden();
+  const std::int64_t H = cfg_.n_heads, Hkv = cfg_.n_kv_heads;
+  c.x = x;
+  c.q_raw = new_tensor({N, H * D});
+  c.k_raw = new_tensor({N, Hkv * D});
+  c.v = new_tensor({N, Hkv * D});
+  linear_forward(x, *w.q, c.q_raw);
+  linear_forward(x, *w.k, c.k_raw);
+  linear_forward(x, *w.v, c.v);
+  if (cfg_.qk_norm) {
+    c.q = new_tensor({N, H * D});
+    c.k = new_tensor({N, Hkv * D});
+    c.q_rstd = new_tensor({N});
+    c.k_rstd = new_tensor({N});
+    k::rmsnorm_forward(c.q_raw, w.q_norm->value, cfg_.norm_eps, c.q, c.q_rstd);
+    k::rmsnorm_forward(c.k_raw, w.k_norm->value, cfg_.norm_eps, c.k, c.k_rstd);
+  } else {
+    c.q = c.q_raw.clone();
+    c.k = c.k_raw.clone();
+  }
+  c.q = c.q.reshape({B, T, H, D});
+  c.k = c.k.reshape({B, T, Hkv, D});
+  c.v = c.v.reshape({B, T, Hkv, D});
+  k::rope_forward(c.q, cfg_.rope_theta);
+  k::rope_forward(c.k, cfg_.rope_theta);
+  c.att = new_tensor({B, T, H, D});
+  c.lse = new_tensor({B, H, T});
+  k::attention_forward(c.q, c.k, c.v, c.att, c.lse);
+  c.att = c.att.reshape({N, H * D});
+  c.o = new_tensor({N, C});
+  linear_forward(c.att, *w.o, c.o);
+  c.o_rstd = new_tensor({N});
+  c.h = new_tensor({N, C});
+  k::rmsnorm_forward(c.o, w.attn_norm->value, cfg_.norm_eps, c.h, c.o_rstd);
+  k::add(x, c.h, c.h);  // h = x + RMSNorm(Attn(x))
+
+  c.u = new_tensor({N, F});
+  c.a = new_tensor({N, F});
+  linear_forward(c.h, *w.up, c.u);
+  if (cfg_.mlp == MlpKind::SwiGLU) {
+    c.g = new_tensor({N, F});
+    linear_forward(c.h, *w.gate, c.g);
+    k::swiglu_forward(c.g, c.u, c.a);
+  } else {
+    k::relu2_forward(c.u, c.a);
+  }
+  c.d = new_tensor({N, C});
+  linear_forward(c.a, *w.down, c.d);
+  c.d_rstd = new_tensor({N});
+  k::rmsnorm_forward(c.d, w.mlp_norm->value, cfg_.norm_eps, y, c.d_rstd);
+  k::add(c.h, y, y);  // y = h + RMSNorm(MLP(h))
+}
+
+LossSum Olmo2::forward(const Tensor& tokens, const Tensor& targets, Activations& act) const {
+  QUOPT_CHECK(tokens.ndim() == 2 && tokens.dtype() == DType::I32, "model input must be i32 [batch, seq], got ",
+              tokens.describe());
+  QUOPT_CHECK(targets.shape() == tokens.shape(), "targets ", targets.describe(), " must match tokens ",
+              tokens.describe());
+  const std::int64_t B = tokens.dim(0), T = tokens.dim(1), N = B * T, C = cfg_.d_model, V = cfg_.vocab_size;
+  QUOPT_CHECK(T <= cfg_.seq_len, "sequence length ", T, " exceeds model.seq_len = ", cfg_.seq_len);
+  act.batch = B;
+  act.seq = T;
+  act.tokens = tokens;
+  act.targets = targets;
+  act.blocks.assign(static_cast<std::size_t>(cfg_.n_layers), BlockActivations{});
+  Tensor x = new_tensor({N, C});
+  k::embedding_forward(tokens.reshape({N}), embed_->value, x);
+  for (std::size_t i = 0; i < blocks_.size(); ++i) {
+    Tensor y = new_tensor({N, C});
+    block_forward(blocks_[i], x, B, T, act.blocks[i], y);
+    x = y;
+  }
+  act.y = x;
+  act.z = new_tensor({N, C});
+  act.z_rstd = new_tensor({N});
+  k::rmsnorm_forward(act.y, final_norm_->value, cfg_.norm_eps, act.z, act.z_rstd);
+  act.logits = new_tensor({N, V});
+  linear_forward(act.z, *head_, act.logits);
+  act.lse = new_tensor({N});
+  act.token_loss = new_tensor({N});
+  LossSum out;
+  out.sum = k::cross_entropy_forward(act.logits, targets.reshape({N}), cfg_.z_loss, act.token_loss, act.lse);
+  const std::int32_t* t = targets.data<std::int32_t>();
+  for (std::int64_t i = 0; i < N; ++i) out.count += t[i] >= 0 ? 1 : 0;
+  return out;
+}
+
+void Olmo2::block_backward(BlockParams& w, BlockActivations& c, std::int64_t B, std::int64_t T,
+                           const Tensor& dy, Tensor& dx) {
+  const std::int64_t N = B * T, C = cfg_.d_model, D = cfg_.head_dim(), F = cfg_.mlp_hidden();
+  const std::int64_t H = cfg_.n_heads, Hkv = cfg_.n_kv_heads;
+  // y = h + RMSNorm(d), d = act(u) W_down^T
+  Tensor dh = dy.clone();
+  Tensor dd = new_tensor({N, C});
+  k::rmsnorm_backward(dy, c.d, w.mlp_norm->value, c.d_rstd, dd, w.mlp_norm->grad);
+  Tensor da = new_tensor({N, F});
+  linear_backward(dd, c.a, *w.down, da, false);
+  Tensor du = new_tensor({N, F});
+  if (cfg_.mlp == MlpKind::SwiGLU) {
+    Tensor dg = new_tensor({N, F});
+    k::swiglu_backward(da, c.g, c.u, dg, du);
+    linear_backward(dg, c.h, *w.gate, dh, true);
+  } else {
+    k::relu2_backward(da, c.u, du);
+  }
+  linear_backward(du, c.h, *w.up, dh, true);
+
+  // h = x + RMSNorm(o), o = Attn(q, k, v) W_o^T
+  dx.copy_from(dh);
+  Tensor dout = new_tensor({N, C});
+  k::rmsnorm_backward(dh, c.o, w.attn_norm->value, c.o_rstd, dout, w.attn_norm->grad);
+  Tensor datt = new_tensor({N, H * D});
+  linear_backward(dout, c.att, *w.o, datt, false);
+  Tensor dq = new_tensor({B, T, H, D}), dk = new_tensor({B, T, Hkv, D}), dv = new_tensor({B, T, Hkv, D});
+  k::attention_backward(datt.reshape({B, T, H, D}), c.q, c.k, c.v, c.att.reshape({B, T, H, D}), c.lse, dq, dk,
+                        dv);
+  k::rope_backward(dq, cfg_.rope_theta);
+  k::rope_backward(dk, cfg_.rope_theta);
+  Tensor dq_raw = dq.reshape({N, H * D}), dk_raw = dk.reshape({N, Hkv * D});
+  if (cfg_.qk_norm) {
+    dq_raw = new_tensor({N, H * D});
+    dk_raw = new_tensor({N, Hkv * D});
+    k::rmsnorm_backward(dq.reshape({N, H * D}), c.q_raw, w.q_norm->value, c.q_rstd, dq_raw, w.q_norm->grad);
+    k::rmsnorm_backward(dk.reshape({N, Hkv * D}), c.k_raw, w.k_norm->value, c.k_rstd, dk_raw, w.k_norm->grad);
+  }
+  linear_backward(dq_raw, c.x, *w.q, dx, true);
+  linear_backward(dk_raw, c.x, *w.k, dx, true);
+  linear_backward(dv.reshape({N, Hkv * D}), c.x, *w.v, dx, true);
+}
+
+void Olmo2::backward(Activations& act, double dscale) {
+  const std::int64_t B = act.batch, T = act.seq, N = B * T, C = cfg_.d_model;
+  QUOPT_CHECK(act.logits.defined(), "backward called without a forward");
+  Tensor dlogits = act.logits;  // in place: logits are not needed after this
+  k::cross_entropy_backward(act.logits, act.targets.reshape({N}), act.lse, cfg_.z_loss, dscale, dlogits);
+  Tensor dz = new_tensor({N, C});
+  linear_backward(dlogits, act.z, *head_, dz, false);
+  Tensor dy = new_tensor({N, C});
+  k::rmsnorm_backward(dz, act.y, final_norm_->value, act.z_rstd, dy, final_norm_->grad);
+  for (std::size_t i = blocks_.size(); i-- > 0;) {
+    Tensor dx = new_tensor({N, C});
+    block_backward(blocks_[i], act.blocks[i], B, T, dy, dx);
+    act.blocks[i] = BlockActivations{};  // free as we go
+    dy = dx;
+  }
+  k::embedding_backward(act.tokens.reshape({N}), dy, embed_->grad);
+  act.logits = Tensor();
+}
+
+}  // namespace quopt

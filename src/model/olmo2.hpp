@@ -1,0 +1,86 @@
+#pragma once
+// The OLMo2 model (arXiv 2501.00656) with the study's two changes (arXiv 2509.23500): tied
+// input/output embeddings and a non-gated ReLU^2 MLP (SwiGLU selectable). Per block, "reordered"
+// post-norm:   h = x + RMSNorm(Attn(x)),   y = h + RMSNorm(MLP(h)),
+// Attn with QK-norm (RMSNorm over the whole q / k projections) and RoPE; no biases; a final RMSNorm
+// before the (tied) head. Forward and backward are written by hand on the kernel API.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/tensor.hpp"
+#include "model/config.hpp"
+#include "model/params.hpp"
+
+namespace quopt {
+
+// Activations one forward keeps for its backward (one per in-flight micro-batch).
+struct BlockActivations {
+  Tensor x;                     // block input [N, C]
+  Tensor q_raw, q_rstd;         // q before QK-norm and its rstd
+  Tensor k_raw, k_rstd;
+  Tensor q, k, v;               // after norm + RoPE: [B, T, H(kv), D]
+  Tensor att, lse;              // attention output [N, H*D] and logsumexp
+  Tensor o, o_rstd;             // attention projection output (pre post-norm)
+  Tensor h;                     // after attention residual
+  Tensor u, g;                  // MLP up (and gate for SwiGLU) pre-activation [N, F]
+  Tensor a;                     // MLP activation
+  Tensor d, d_rstd;             // MLP down output (pre post-norm)
+};
+
+struct Activations {
+  std::int64_t batch = 0, seq = 0;
+  Tensor tokens, targets;               // i32 [B, T]
+  std::vector<BlockActivations> blocks;
+  Tensor y;                             // last block output [N, C]
+  Tensor z, z_rstd;                     // final norm output
+  Tensor logits, lse, token_loss;       // [N, V], [N], [N]
+};
+
+struct LossSum {
+  double sum = 0.0;         // sum over counted tokens of (cross-entropy + z-loss)
+  std::int64_t count = 0;   // counted (non-ignored) target tokens
+};
+
+class Olmo2 {
+ public:
+  explicit Olmo2(const ModelConfig& cfg, DType dt = DType::F32);
+
+  const ModelConfig& config() const { return cfg_; }
+  DType dtype() const { return dt_; }
+  ParameterSet& params() { return params_; }
+  const ParameterSet& params() const { return params_; }
+
+  // OLMo2 init: every matrix N(0, init_std) truncated at init_trunc * init_std; RMSNorm gains 1.
+  // Each tensor draws from its own stream (seed, hash(name)): independent of rank layout.
+  void init(std::uint64_t seed);
+
+  // Forward of one micro-batch: tokens, targets i32 [B, T] (target < 0: ignored). Keeps what the
+  // backward needs in `act` and returns the summed loss.
+  LossSum forward(const Tensor& tokens, const Tensor& targets, Activations& act) const;
+  // Backward of that forward: parameter gradients += dscale * d(sum of losses)/d(param).
+  void backward(Activations& act, double dscale);
+
+ private:
+  struct BlockParams {
+    Parameter *q, *k, *v, *o, *q_norm, *k_norm, *attn_norm, *up, *gate, *down, *mlp_norm;
+  };
+  void block_forward(const BlockParams& w, const Tensor& x, std::int64_t B, std::int64_t T,
+                     BlockActivations& c, Tensor& y) const;
+  void block_backward(BlockParams& w, BlockActivations& c, std::int64_t B, std::int64_t T, const Tensor& dy,
+                      Tensor& dx);
+  Tensor new_tensor(const Shape& s) const { return Tensor::empty(s, dt_); }
+
+  ModelConfig cfg_;
+  DType dt_;
+  ParameterSet params_;
+  Parameter* embed_ = nullptr;
+  Parameter* head_ = nullptr;  // == embed_ when tied
+  Parameter* final_norm_ = nullptr;
+  std::vector<BlockParams> blocks_;
+};
+
+// Block-layer names used in parameter names and HDF5 groups: "block.00", "block.01", ...
+std::string block_name(std::int64_t i);
+
+}  // namespace quopt

@@ -1,0 +1,23 @@
+#include "optim/optimizer.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "io/run_config.hpp"
+#include "optim/adamw.hpp"
+
+namespace quopt {
+
+bool decays(const OptimizerConfig& cfg, ParamRole role) {
+  const std::string r = role_name(role);
+  // The head shares the "embedding" role name in configs (tied or not, it is the vocabulary matrix).
+  const std::string key = role == ParamRole::Head ? "embedding" : r;
+  return std::find(cfg.decay_roles.begin(), cfg.decay_roles.end(), key) != cfg.decay_roles.end();
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, ParameterSet& params) {
+  if (cfg.name == "adamw") return std::make_unique<AdamW>(cfg, params);
+  fail("optimizer.name = \"", cfg.name, "\" is not implemented; available: adamw");
+}
+
+}  // namespace quopt
