@@ -26,12 +26,17 @@ void linear_backward(const Tensor& dy, const Tensor& x, Parameter& w, Tensor& dx
 }
 }  // namespace
 
-Olmo2::Olmo2(const ModelConfig& cfg, DType dt) : cfg_(cfg), dt_(dt) {
+Olmo2::Olmo2(const ModelConfig& cfg, DType dt, StageSpec stage) : cfg_(cfg), dt_(dt), stage_(stage) {
   QUOPT_CHECK(dt == DType::F32 || dt == DType::F64, "the host model runs in f32 or f64, not ", dtype_name(dt));
+  if (stage_.last_block < 0) stage_.last_block = cfg.n_layers;
+  QUOPT_CHECK(0 <= stage_.first_block && stage_.first_block <= stage_.last_block &&
+                  stage_.last_block <= cfg.n_layers,
+              "stage blocks [", stage_.first_block, ", ", stage_.last_block, ") outside [0, ", cfg.n_layers, ")");
   const std::int64_t C = cfg.d_model, D = cfg.head_dim(), F = cfg.mlp_hidden();
   const std::int64_t Hq = cfg.n_heads * D, Hkv = cfg.n_kv_heads * D;
-  embed_ = &params_.add("embed/weight", ParamRole::Embedding, {cfg.vocab_size, C}, dt);
-  for (std::int64_t i = 0; i < cfg.n_layers; ++i) {
+  if (stage_.embedding || (stage_.head && cfg.tie_embeddings))
+    embed_ = &params_.add("embed/weight", ParamRole::Embedding, {cfg.vocab_size, C}, dt);
+  for (std::int64_t i = stage_.first_block; i < stage_.last_block; ++i) {
     const std::string b = block_name(i) + "/";
     BlockParams w{};
     w.q = &params_.add(b + "attn_q", ParamRole::Hidden, {Hq, C}, dt);
@@ -49,8 +54,10 @@ Olmo2::Olmo2(const ModelConfig& cfg, DType dt) : cfg_(cfg), dt_(dt) {
     w.mlp_norm = &params_.add(b + "mlp_norm", ParamRole::Gain, {C}, dt);
     blocks_.push_back(w);
   }
-  final_norm_ = &params_.add("final_norm/weight", ParamRole::Gain, {C}, dt);
-  head_ = cfg.tie_embeddings ? embed_ : &params_.add("head/weight", ParamRole::Head, {cfg.vocab_size, C}, dt);
+  if (stage_.head) {
+    final_norm_ = &params_.add("final_norm/weight", ParamRole::Gain, {C}, dt);
+    head_ = cfg.tie_embeddings ? embed_ : &params_.add("head/weight", ParamRole::Head, {cfg.vocab_size, C}, dt);
+  }
 }
 
 void Olmo2::init(std::uint64_t seed) {
@@ -128,25 +135,43 @@ void Olmo2::block_forward(const BlockParams& w, const Tensor& x, std::int64_t B,
 }
 
 LossSum Olmo2::forward(const Tensor& tokens, const Tensor& targets, Activations& act) const {
-  QUOPT_CHECK(tokens.ndim() == 2 && tokens.dtype() == DType::I32, "model input must be i32 [batch, seq], got ",
-              tokens.describe());
-  QUOPT_CHECK(targets.shape() == tokens.shape(), "targets ", targets.describe(), " must match tokens ",
-              tokens.describe());
-  const std::int64_t B = tokens.dim(0), T = tokens.dim(1), N = B * T, C = cfg_.d_model, V = cfg_.vocab_size;
+  QUOPT_CHECK(stage_.embedding && stage_.head, "forward() needs the whole model; use forward_stage on a stage");
+  QUOPT_CHECK(tokens.ndim() == 2, "model input must be i32 [batch, seq], got ", tokens.describe());
+  LossSum out;
+  forward_stage(tokens, targets, tokens.dim(0), tokens.dim(1), act, &out);
+  return out;
+}
+
+Tensor Olmo2::forward_stage(const Tensor& input, const Tensor& targets, std::int64_t B, std::int64_t T,
+                            Activations& act, LossSum* loss) const {
+  const std::int64_t N = B * T, C = cfg_.d_model, V = cfg_.vocab_size;
   QUOPT_CHECK(T <= cfg_.seq_len, "sequence length ", T, " exceeds model.seq_len = ", cfg_.seq_len);
   act.batch = B;
   act.seq = T;
-  act.tokens = tokens;
-  act.targets = targets;
-  act.blocks.assign(static_cast<std::size_t>(cfg_.n_layers), BlockActivations{});
-  Tensor x = new_tensor({N, C});
-  k::embedding_forward(tokens.reshape({N}), embed_->value, x);
+  act.blocks.assign(blocks_.size(), BlockActivations{});
+  Tensor x;
+  if (stage_.embedding) {
+    QUOPT_CHECK(input.dtype() == DType::I32 && input.numel() == N, "model input must be i32 [", B, ", ", T,
+                "], got ", input.describe());
+    act.tokens = input;
+    x = new_tensor({N, C});
+    k::embedding_forward(input.reshape({N}), embed_->value, x);
+  } else {
+    QUOPT_CHECK(input.dtype() == dt_ && input.numel() == N * C, "stage input must be [", N, ", ", C, "], got ",
+                input.describe());
+    x = input.reshape({N, C});
+  }
   for (std::size_t i = 0; i < blocks_.size(); ++i) {
     Tensor y = new_tensor({N, C});
     block_forward(blocks_[i], x, B, T, act.blocks[i], y);
     x = y;
   }
   act.y = x;
+  if (!stage_.head) return x;
+
+  QUOPT_CHECK(targets.dtype() == DType::I32 && targets.numel() == N, "targets must be i32 [", B, ", ", T,
+              "], got ", targets.describe());
+  act.targets = targets;
   act.z = new_tensor({N, C});
   act.z_rstd = new_tensor({N});
   k::rmsnorm_forward(act.y, final_norm_->value, cfg_.norm_eps, act.z, act.z_rstd);
@@ -158,7 +183,8 @@ LossSum Olmo2::forward(const Tensor& tokens, const Tensor& targets, Activations&
   out.sum = k::cross_entropy_forward(act.logits, targets.reshape({N}), cfg_.z_loss, act.token_loss, act.lse);
   const std::int32_t* t = targets.data<std::int32_t>();
   for (std::int64_t i = 0; i < N; ++i) out.count += t[i] >= 0 ? 1 : 0;
-  return out;
+  if (loss) *loss = out;
+  return Tensor();
 }
 
 void Olmo2::block_backward(BlockParams& w, BlockActivations& c, std::int64_t B, std::int64_t T,
@@ -205,22 +231,37 @@ void Olmo2::block_backward(BlockParams& w, BlockActivations& c, std::int64_t B, 
 }
 
 void Olmo2::backward(Activations& act, double dscale) {
+  QUOPT_CHECK(stage_.embedding && stage_.head, "backward() needs the whole model; use backward_stage on a stage");
+  backward_stage(act, Tensor(), dscale);
+}
+
+Tensor Olmo2::backward_stage(Activations& act, const Tensor& dy_in, double dscale,
+                             const std::function<void(std::int64_t)>& on_block_done) {
   const std::int64_t B = act.batch, T = act.seq, N = B * T, C = cfg_.d_model;
-  QUOPT_CHECK(act.logits.defined(), "backward called without a forward");
-  Tensor dlogits = act.logits;  // in place: logits are not needed after this
-  k::cross_entropy_backward(act.logits, act.targets.reshape({N}), act.lse, cfg_.z_loss, dscale, dlogits);
-  Tensor dz = new_tensor({N, C});
-  linear_backward(dlogits, act.z, *head_, dz, false);
-  Tensor dy = new_tensor({N, C});
-  k::rmsnorm_backward(dz, act.y, final_norm_->value, act.z_rstd, dy, final_norm_->grad);
+  Tensor dy;
+  if (stage_.head) {
+    QUOPT_CHECK(act.logits.defined(), "backward called without a forward");
+    Tensor dlogits = act.logits;  // in place: logits are not needed after this
+    k::cross_entropy_backward(act.logits, act.targets.reshape({N}), act.lse, cfg_.z_loss, dscale, dlogits);
+    Tensor dz = new_tensor({N, C});
+    linear_backward(dlogits, act.z, *head_, dz, false);
+    dy = new_tensor({N, C});
+    k::rmsnorm_backward(dz, act.y, final_norm_->value, act.z_rstd, dy, final_norm_->grad);
+    act.logits = Tensor();
+  } else {
+    QUOPT_CHECK(dy_in.numel() == N * C, "stage output gradient must be [", N, ", ", C, "], got ", dy_in.describe());
+    dy = dy_in.reshape({N, C});
+  }
   for (std::size_t i = blocks_.size(); i-- > 0;) {
     Tensor dx = new_tensor({N, C});
     block_backward(blocks_[i], act.blocks[i], B, T, dy, dx);
     act.blocks[i] = BlockActivations{};  // free as we go
+    if (on_block_done) on_block_done(stage_.first_block + static_cast<std::int64_t>(i));
     dy = dx;
   }
+  if (!stage_.embedding) return dy;
   k::embedding_backward(act.tokens.reshape({N}), dy, embed_->grad);
-  act.logits = Tensor();
+  return Tensor();
 }
 
 }  // namespace quopt

@@ -5,6 +5,7 @@
 // Attn with QK-norm (RMSNorm over the whole q / k projections) and RoPE; no biases; a final RMSNorm
 // before the (tied) head. Forward and backward are written by hand on the kernel API.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -31,7 +32,7 @@ struct BlockActivations {
 struct Activations {
   std::int64_t batch = 0, seq = 0;
   Tensor tokens, targets;               // i32 [B, T]
-  std::vector<BlockActivations> blocks;
+  std::vector<BlockActivations> blocks;  // this stage's blocks, in order
   Tensor y;                             // last block output [N, C]
   Tensor z, z_rstd;                     // final norm output
   Tensor logits, lse, token_loss;       // [N, V], [N], [N]
@@ -42,9 +43,19 @@ struct LossSum {
   std::int64_t count = 0;   // counted (non-ignored) target tokens
 };
 
+// The part of the model one pipeline stage owns: blocks [first_block, last_block), the embedding
+// on the first stage, the final norm and head on the last. A tied head on a last stage that does not
+// also hold the embedding keeps its own copy of the embedding matrix (same name, same init), whose
+// gradient is combined with the first stage's before the update (parallel/pipeline).
+struct StageSpec {
+  std::int64_t first_block = 0, last_block = -1;  // -1: up to n_layers
+  bool embedding = true, head = true;
+};
+
 class Olmo2 {
  public:
-  explicit Olmo2(const ModelConfig& cfg, DType dt = DType::F32);
+  explicit Olmo2(const ModelConfig& cfg, DType dt = DType::F32, StageSpec stage = {});
+  const StageSpec& stage() const { return stage_; }
 
   const ModelConfig& config() const { return cfg_; }
   DType dtype() const { return dt_; }
@@ -61,6 +72,17 @@ class Olmo2 {
   // Backward of that forward: parameter gradients += dscale * d(sum of losses)/d(param).
   void backward(Activations& act, double dscale);
 
+  // Pipeline-stage forms. forward_stage: the input is tokens i32 [B, T] on a stage with the embedding,
+  // else the previous stage's output [B*T, C]; returns this stage's output [B*T, C], or, on a stage
+  // with the head, the logits-side result in *loss (the returned tensor is then undefined).
+  Tensor forward_stage(const Tensor& input, const Tensor& targets, std::int64_t batch, std::int64_t seq,
+                       Activations& act, LossSum* loss) const;
+  // backward_stage: dy is the gradient of this stage's output (ignored on the head stage, which starts
+  // from the loss scaled by dscale); returns the gradient of the stage input (undefined on the first stage).
+  // on_block_done(i), if set, is called once block i's parameter gradients are complete for this call.
+  Tensor backward_stage(Activations& act, const Tensor& dy, double dscale,
+                        const std::function<void(std::int64_t)>& on_block_done = {});
+
  private:
   struct BlockParams {
     Parameter *q, *k, *v, *o, *q_norm, *k_norm, *attn_norm, *up, *gate, *down, *mlp_norm;
@@ -73,6 +95,7 @@ class Olmo2 {
 
   ModelConfig cfg_;
   DType dt_;
+  StageSpec stage_;
   ParameterSet params_;
   Parameter* embed_ = nullptr;
   Parameter* head_ = nullptr;  // == embed_ when tied

@@ -75,7 +75,7 @@ INSTANTIATE_TEST_SUITE_P(Variants, ModelGradcheck,
                                            Variant{"gqa_zloss", MlpKind::Relu2, true, true, 1, 1e-2},
                                            Variant{"swiglu_untied", MlpKind::SwiGLU, false, true, 2, 0.0},
                                            Variant{"no_qknorm", MlpKind::Relu2, false, false, 1, 0.0}),
-                         [](const auto& info) { return std::string(info.param.name); });
+                         [](const auto& info_) { return std::string(info_.param.name); });
 
 }  // namespace
 }  // namespace quopt

@@ -1,0 +1,70 @@
+// Splitting the model into pipeline stages changes nothing: the loss is bitwise the same, and every
+// gradient equals the whole model's (the tied embedding's two copies summed).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/rng.hpp"
+#include "model/olmo2.hpp"
+
+namespace quopt {
+namespace {
+
+TEST(ModelStages, TwoStagesMatchWholeModel) {
+  ModelConfig cfg;
+  cfg.d_model = 16;
+  cfg.n_layers = 3;
+  cfg.n_heads = 2;
+  cfg.n_kv_heads = 2;
+  cfg.vocab_size = 23;
+  cfg.seq_len = 6;
+  cfg.z_loss = 1e-4;
+  const std::int64_t B = 2, T = 6;
+  Tensor tokens = Tensor::empty({B, T}, DType::I32), targets = Tensor::empty({B, T}, DType::I32);
+  Rng rng(5, 5);
+  for (std::int64_t i = 0; i < B * T; ++i) {
+    tokens.data<std::int32_t>()[i] = static_cast<std::int32_t>(rng.below(23));
+    targets.data<std::int32_t>()[i] = static_cast<std::int32_t>(rng.below(23));
+  }
+  const double dscale = 1.0 / (B * T);
+
+  Olmo2 whole(cfg);
+  whole.init(9);
+  Activations a;
+  const LossSum lw = whole.forward(tokens, targets, a);
+  whole.backward(a, dscale);
+
+  Olmo2 s0(cfg, DType::F32, StageSpec{0, 1, true, false});
+  Olmo2 s1(cfg, DType::F32, StageSpec{1, 3, false, true});
+  s0.init(9);
+  s1.init(9);
+  Activations a0, a1;
+  LossSum ls;
+  const Tensor h = s0.forward_stage(tokens, Tensor(), B, T, a0, nullptr);
+  s1.forward_stage(h, targets, B, T, a1, &ls);
+  EXPECT_EQ(ls.sum, lw.sum);  // bitwise
+  std::vector<std::int64_t> done;
+  const Tensor dh = s1.backward_stage(a1, Tensor(), dscale, [&](std::int64_t i) { done.push_back(i); });
+  EXPECT_EQ(done, (std::vector<std::int64_t>{2, 1}));
+  s0.backward_stage(a0, dh, dscale);
+
+  EXPECT_EQ(s0.params().all().size() + s1.params().all().size(), whole.params().all().size() + 1);
+  for (const auto& p : whole.params().all()) {
+    Tensor g = Tensor::zeros(p.grad.shape());
+    for (Olmo2* s : {&s0, &s1})
+      if (s->params().contains(p.name)) {
+        const Parameter& q = s->params().get(p.name);
+        EXPECT_EQ(q.value.shape(), p.value.shape());
+        for (std::int64_t i = 0; i < g.numel(); ++i) {
+          EXPECT_EQ(q.value.data<float>()[i], p.value.data<float>()[i]) << p.name;  // same init
+          g.data<float>()[i] += q.grad.data<float>()[i];
+        }
+      }
+    for (std::int64_t i = 0; i < g.numel(); ++i)
+      EXPECT_NEAR(g.data<float>()[i], p.grad.data<float>()[i], 1e-6f * (1.0f + std::fabs(p.grad.data<float>()[i])))
+          << p.name << "[" << i << "]";
+  }
+}
+
+}  // namespace
+}  // namespace quopt
