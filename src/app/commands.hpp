@@ -1,5 +1,6 @@
 #pragma once
 // The subcommands of `quopt`. Each returns the process exit code; quopt::Error propagates to main.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,10 @@ struct CommonArgs {
 };
 
 int cmd_tokenize(const CommonArgs& a);
-int cmd_train(const CommonArgs& a);
+// Exit status of a training run stopped by SIGTERM/SIGUSR1 after writing its checkpoint
+// (EX_TEMPFAIL from sysexits.h: "try again later", i.e. resume).
+inline constexpr int kExitInterrupted = 75;
+int cmd_train(const CommonArgs& a, const std::string& resume);
 int cmd_info(const CommonArgs& a);
 struct BenchArgs {
   std::int64_t steps = 5;

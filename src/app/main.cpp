@@ -35,6 +35,10 @@ int main(int argc, char** argv) {
   add_common(c_tok, tok, false);
   auto* c_train = app.add_subcommand("train", "train a model (writes DIR/run.h5 and DIR/metrics.jsonl)");
   add_common(c_train, train, true);
+  std::string resume = "never";
+  c_train->add_option("--resume", resume,
+                      "auto: continue from the newest complete checkpoint in the output directory (start fresh "
+                      "if there is none); PATH: from that checkpoint; never (default)");
   auto* c_info = app.add_subcommand("info", "print a model's parameter counts and FLOPs per token");
   add_common(c_info, info, false);
   auto* c_bench = app.add_subcommand("bench", "measure training tokens/s and GEMM efficiency on synthetic data");
@@ -50,7 +54,7 @@ int main(int argc, char** argv) {
 
   try {
     if (*c_tok) return quopt::app::cmd_tokenize(tok);
-    if (*c_train) return quopt::app::cmd_train(train);
+    if (*c_train) return quopt::app::cmd_train(train, resume);
     if (*c_info) return quopt::app::cmd_info(info);
     if (*c_bench) return quopt::app::cmd_bench(bench, bench_args);
   } catch (const quopt::Error& e) {

@@ -116,4 +116,10 @@ class Tensor {
   DType dtype_ = DType::F32;
 };
 
+// A tensor with a name (a dataset path in run files and checkpoints).
+struct NamedTensor {
+  std::string name;
+  Tensor tensor;
+};
+
 }  // namespace quopt

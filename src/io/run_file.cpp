@@ -4,12 +4,13 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "io/owned_tensors.hpp"
 #include "quopt/version.hpp"
 
 namespace quopt {
 
-std::string param_dims(const Parameter& p) {
-  switch (p.role) {
+std::string param_dims(ParamRole role) {
+  switch (role) {
     case ParamRole::Embedding:
     case ParamRole::Head: return "vocab, d_model";
     case ParamRole::Gain: return "features";
@@ -18,12 +19,15 @@ std::string param_dims(const Parameter& p) {
   return "";
 }
 
-void write_weights(H5File& f, const ParameterSet& params, const std::string& root) {
-  for (const auto& p : params.all()) {
-    const std::string path = root + "/" + p.name;
-    f.write_tensor(path, p.value, 0);
-    f.set_attr(path, "role", std::string(role_name(p.role)));
-    f.set_attr(path, "dims", param_dims(p));
+void write_weights(H5File& f, MPI_Comm comm, const ModelConfig& model, const ParameterSet& params,
+                   const std::string& root) {
+  std::vector<NamedTensor> mine;
+  for (const auto& p : params.all()) mine.push_back({root + "/" + p.name, p.value});
+  write_owned(f, comm, mine, /*manifest=*/false);
+  for (const auto& spec : olmo2_param_specs(model)) {  // the whole model's, identical on every rank
+    const std::string path = root + "/" + spec.name;
+    f.set_attr(path, "role", std::string(role_name(spec.role)));
+    f.set_attr(path, "dims", param_dims(spec.role));
   }
 }
 
@@ -63,7 +67,7 @@ void write_run_file(const std::string& path, MPI_Comm comm, const RunInfo& info,
     f.set_attr("/", "model_name", info.model.name);
     f.set_attr("/", "parameters", info.model.total_params());
     f.set_attr("/", "non_embedding_parameters", info.model.non_embedding_params());
-    write_weights(f, params);
+    write_weights(f, comm, info.model, params);
     f.write_tensor("metrics/train_step", ints(m.step), 0);
     f.write_tensor("metrics/tokens", ints(m.tokens), 0);
     f.write_tensor("metrics/train_loss", reals(m.loss), 0);

@@ -14,6 +14,7 @@
 #include "io/h5file.hpp"
 #include "model/config.hpp"
 #include "model/params.hpp"
+#include "model/olmo2.hpp"
 
 namespace quopt {
 
@@ -37,10 +38,12 @@ void write_run_file(const std::string& path, MPI_Comm comm, const RunInfo& info,
                     const RunMetrics& metrics);
 
 // Meaning of a parameter's dimensions, stored as the attribute "dims".
-std::string param_dims(const Parameter& p);
+std::string param_dims(ParamRole role);
 
-// Writes every parameter under /weights/<layer>/<param> (collective create; rank 0 writes data).
-void write_weights(H5File& f, const ParameterSet& params, const std::string& root = "weights");
+// Collective: writes every parameter of the model under /weights/<layer>/<param>; each rank passes the
+// parameters it holds (its pipeline stage), each tensor is written once (io/owned_tensors).
+void write_weights(H5File& f, MPI_Comm comm, const ModelConfig& model, const ParameterSet& params,
+                   const std::string& root = "weights");
 // Reads every parameter of `params` from /weights (shapes must match); a missing one is an error
 // that names it.
 void read_weights(const H5File& f, ParameterSet& params, const std::string& root = "weights");

@@ -26,38 +26,63 @@ void linear_backward(const Tensor& dy, const Tensor& x, Parameter& w, Tensor& dx
 }
 }  // namespace
 
+std::vector<ParamSpec> olmo2_param_specs(const ModelConfig& cfg, StageSpec stage) {
+  if (stage.last_block < 0) stage.last_block = cfg.n_layers;
+  const std::int64_t C = cfg.d_model, D = cfg.head_dim(), F = cfg.mlp_hidden();
+  const std::int64_t Hq = cfg.n_heads * D, Hkv = cfg.n_kv_heads * D;
+  std::vector<ParamSpec> out;
+  if (stage.embedding || (stage.head && cfg.tie_embeddings))
+    out.push_back({"embed/weight", ParamRole::Embedding, {cfg.vocab_size, C}});
+  for (std::int64_t i = stage.first_block; i < stage.last_block; ++i) {
+    const std::string b = block_name(i) + "/";
+    out.push_back({b + "attn_q", ParamRole::Hidden, {Hq, C}});
+    out.push_back({b + "attn_k", ParamRole::Hidden, {Hkv, C}});
+    out.push_back({b + "attn_v", ParamRole::Hidden, {Hkv, C}});
+    out.push_back({b + "attn_o", ParamRole::Hidden, {C, Hq}});
+    if (cfg.qk_norm) {
+      out.push_back({b + "q_norm", ParamRole::Gain, {Hq}});
+      out.push_back({b + "k_norm", ParamRole::Gain, {Hkv}});
+    }
+    out.push_back({b + "attn_norm", ParamRole::Gain, {C}});
+    if (cfg.mlp == MlpKind::SwiGLU) out.push_back({b + "mlp_gate", ParamRole::Hidden, {F, C}});
+    out.push_back({b + "mlp_up", ParamRole::Hidden, {F, C}});
+    out.push_back({b + "mlp_down", ParamRole::Hidden, {C, F}});
+    out.push_back({b + "mlp_norm", ParamRole::Gain, {C}});
+  }
+  if (stage.head) {
+    out.push_back({"final_norm/weight", ParamRole::Gain, {C}});
+    if (!cfg.tie_embeddings) out.push_back({"head/weight", ParamRole::Head, {cfg.vocab_size, C}});
+  }
+  return out;
+}
+
 Olmo2::Olmo2(const ModelConfig& cfg, DType dt, StageSpec stage) : cfg_(cfg), dt_(dt), stage_(stage) {
   QUOPT_CHECK(dt == DType::F32 || dt == DType::F64, "the host model runs in f32 or f64, not ", dtype_name(dt));
   if (stage_.last_block < 0) stage_.last_block = cfg.n_layers;
   QUOPT_CHECK(0 <= stage_.first_block && stage_.first_block <= stage_.last_block &&
                   stage_.last_block <= cfg.n_layers,
               "stage blocks [", stage_.first_block, ", ", stage_.last_block, ") outside [0, ", cfg.n_layers, ")");
-  const std::int64_t C = cfg.d_model, D = cfg.head_dim(), F = cfg.mlp_hidden();
-  const std::int64_t Hq = cfg.n_heads * D, Hkv = cfg.n_kv_heads * D;
-  if (stage_.embedding || (stage_.head && cfg.tie_embeddings))
-    embed_ = &params_.add("embed/weight", ParamRole::Embedding, {cfg.vocab_size, C}, dt);
+  for (const auto& spec : olmo2_param_specs(cfg, stage_)) params_.add(spec.name, spec.role, spec.shape, dt);
+  auto find = [&](const std::string& n) { return params_.contains(n) ? &params_.get(n) : nullptr; };
+  embed_ = find("embed/weight");
   for (std::int64_t i = stage_.first_block; i < stage_.last_block; ++i) {
     const std::string b = block_name(i) + "/";
     BlockParams w{};
-    w.q = &params_.add(b + "attn_q", ParamRole::Hidden, {Hq, C}, dt);
-    w.k = &params_.add(b + "attn_k", ParamRole::Hidden, {Hkv, C}, dt);
-    w.v = &params_.add(b + "attn_v", ParamRole::Hidden, {Hkv, C}, dt);
-    w.o = &params_.add(b + "attn_o", ParamRole::Hidden, {C, Hq}, dt);
-    if (cfg.qk_norm) {
-      w.q_norm = &params_.add(b + "q_norm", ParamRole::Gain, {Hq}, dt);
-      w.k_norm = &params_.add(b + "k_norm", ParamRole::Gain, {Hkv}, dt);
-    }
-    w.attn_norm = &params_.add(b + "attn_norm", ParamRole::Gain, {C}, dt);
-    if (cfg.mlp == MlpKind::SwiGLU) w.gate = &params_.add(b + "mlp_gate", ParamRole::Hidden, {F, C}, dt);
-    w.up = &params_.add(b + "mlp_up", ParamRole::Hidden, {F, C}, dt);
-    w.down = &params_.add(b + "mlp_down", ParamRole::Hidden, {C, F}, dt);
-    w.mlp_norm = &params_.add(b + "mlp_norm", ParamRole::Gain, {C}, dt);
+    w.q = find(b + "attn_q");
+    w.k = find(b + "attn_k");
+    w.v = find(b + "attn_v");
+    w.o = find(b + "attn_o");
+    w.q_norm = find(b + "q_norm");
+    w.k_norm = find(b + "k_norm");
+    w.attn_norm = find(b + "attn_norm");
+    w.gate = find(b + "mlp_gate");
+    w.up = find(b + "mlp_up");
+    w.down = find(b + "mlp_down");
+    w.mlp_norm = find(b + "mlp_norm");
     blocks_.push_back(w);
   }
-  if (stage_.head) {
-    final_norm_ = &params_.add("final_norm/weight", ParamRole::Gain, {C}, dt);
-    head_ = cfg.tie_embeddings ? embed_ : &params_.add("head/weight", ParamRole::Head, {cfg.vocab_size, C}, dt);
-  }
+  final_norm_ = find("final_norm/weight");
+  head_ = cfg.tie_embeddings ? (stage_.head ? embed_ : nullptr) : find("head/weight");
 }
 
 void Olmo2::init(std::uint64_t seed) {

@@ -103,6 +103,14 @@ class Olmo2 {
   std::vector<BlockParams> blocks_;
 };
 
+// Name, role and shape of every parameter a stage holds, in construction order (no allocation).
+struct ParamSpec {
+  std::string name;
+  ParamRole role;
+  Shape shape;
+};
+std::vector<ParamSpec> olmo2_param_specs(const ModelConfig& cfg, StageSpec stage = {});
+
 // Block-layer names used in parameter names and HDF5 groups: "block.00", "block.01", ...
 std::string block_name(std::int64_t i);
 

@@ -13,11 +13,6 @@ namespace quopt {
 
 struct OptimizerConfig;
 
-struct NamedTensor {
-  std::string name;
-  Tensor tensor;
-};
-
 class Optimizer {
  public:
   virtual ~Optimizer() = default;

@@ -5,16 +5,22 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/timer.hpp"
 #include "io/batch_loader.hpp"
+#include "io/checkpoint.hpp"
 #include "io/metrics_log.hpp"
 #include "io/run_file.hpp"
 #include "io/token_shard.hpp"
 #include "kernels/ops.hpp"
 #include "optim/optimizer.hpp"
+#include "parallel/grad_sync.hpp"
+#include "parallel/grid.hpp"
+#include "parallel/pipeline.hpp"
 #include "train/schedule.hpp"
 
 namespace quopt {
@@ -32,17 +38,33 @@ std::string format_duration(double s) {
   return buf;
 }
 
-// sqrt of the sum of squares of every gradient (fp64 accumulation, fixed order).
-double global_grad_norm(const ParameterSet& params) {
-  double ss = 0.0;
-  for (const auto& p : params.all()) ss += kernels::sum_squares(p.grad);
-  return std::sqrt(ss);
-}
-
 void check_shard_vocab(const TokenShard& shard, const ModelConfig& m, const char* key) {
   QUOPT_CHECK(shard.vocab_size() <= static_cast<std::uint64_t>(m.vocab_size), "data.", key, " = ", shard.path(),
               " was tokenized with a vocabulary of ", shard.vocab_size(), " but model.vocab_size = ", m.vocab_size,
               "; set model.vocab_size >= ", shard.vocab_size(), " or re-tokenize");
+}
+
+double allreduce_sum(double v, MPI_Comm c) {
+  double out = 0.0;
+  MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_SUM, c);
+  return out;
+}
+
+// Keeps the lines of metrics.jsonl whose step is <= `step` (after a resume), so the file reads as one
+// uninterrupted run.
+void truncate_metrics(const std::string& path, std::int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::ostringstream kept;
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto pos = line.find("\"step\":");
+    if (pos == std::string::npos) continue;
+    if (std::stoll(line.substr(pos + 7)) <= step) kept << line << '\n';
+  }
+  in.close();
+  std::ofstream out(path, std::ios::trunc);
+  out << kept.str();
 }
 
 }  // namespace
@@ -63,68 +85,132 @@ double validation_loss(const Olmo2& model, const TokenShard& shard, std::int64_t
   return count ? sum / static_cast<double>(count) : 0.0;
 }
 
-TrainSummary train(const RunConfig& cfg, const std::string& resolved_toml, const std::string& out_dir) {
-  int rank = 0, world = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &world);
-  QUOPT_CHECK(world == 1, "quopt train runs on one rank in this version; got ", world,
-              " ranks (data and pipeline parallelism: see docs/parallel.md once available)");
-
+TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
   const ModelConfig& mc = cfg.model;
   const TrainConfig& tc = cfg.train;
+  ProcessGrid grid(MPI_COMM_WORLD, static_cast<int>(cfg.parallel.pipeline_stages));
+  const StageSpec spec = stage_spec(mc, grid.stage(), grid.stages());
+
+  const std::int64_t B = tc.batch_size, MB = tc.micro_batch_size, T = mc.seq_len;
+  QUOPT_CHECK(B % grid.replicas() == 0, "train.batch_size = ", B, " is not divisible by the ", grid.replicas(),
+              " data-parallel replicas (", grid.size(), " ranks / ", grid.stages(),
+              " pipeline stages); the global batch is split evenly over replicas");
+  const std::int64_t rows = B / grid.replicas();
+  QUOPT_CHECK(rows % MB == 0, "each of the ", grid.replicas(), " replicas gets ", rows,
+              " sequences per step, not a multiple of train.micro_batch_size = ", MB,
+              "; choose a micro-batch size that divides batch_size / replicas");
+  const std::int64_t n_micro = rows / MB;
+
   QUOPT_CHECK(!cfg.data.train.empty(), "data.train is not set: point it at a token shard made by `quopt tokenize`");
   QUOPT_CHECK(!cfg.data.val.empty(), "data.val is not set: point it at a token shard made by `quopt tokenize`");
   const TokenShard train_shard = TokenShard::open(cfg.data.train);
   const TokenShard val_shard = TokenShard::open(cfg.data.val);
   check_shard_vocab(train_shard, mc, "train");
   check_shard_vocab(val_shard, mc, "val");
+  BatchLoader loader(train_shard, T, tc.seed, BatchOrder::Shuffled);
+  BatchLoader val_loader(val_shard, T, 0, BatchOrder::Sequential);
 
-  Olmo2 model(mc, DType::F32);
+  Olmo2 model(mc, DType::F32, spec);
   model.init(tc.seed);
   auto opt = make_optimizer(cfg.optimizer, model.params());
-  BatchLoader loader(train_shard, mc.seq_len, tc.seed, BatchOrder::Shuffled);
+  // The last stage's copy of a tied embedding is not counted again in the gradient norm.
+  const bool tied_copy = mc.tie_embeddings && grid.stages() > 1 && grid.last_stage();
 
-  const std::int64_t B = tc.batch_size, MB = tc.micro_batch_size, T = mc.seq_len;
-  const std::int64_t accum = B / MB;
-  const double dscale = 1.0 / static_cast<double>(B * T);  // mean over the global batch's tokens
-  const std::int64_t val_rows = MB;
-
-  // Inputs are valid: only now does anything get written.
-  std::error_code ec;
-  std::filesystem::create_directories(out_dir, ec);
-  QUOPT_CHECK(!ec, "cannot create output directory ", out_dir, ": ", ec.message());
-  MetricsLog mlog;
-  if (rank == 0) mlog.open(out_dir + "/metrics.jsonl", false);
+  // Resume before anything is written.
   RunMetrics metrics;
-  TrainSummary summary;
-  log_info("training ", mc.name, " (", mc.total_params(), " parameters) with ", opt->name(), " for ", tc.steps,
-           " steps of ", B, " x ", T, " tokens (", accum, " micro-batch", accum > 1 ? "es" : "", " of ", MB, ")");
+  std::int64_t step0 = 0;
+  if (!opts.resume.empty()) {
+    std::optional<std::string> path;
+    if (opts.resume == "auto") {
+      path = find_latest_checkpoint(opts.out_dir, MPI_COMM_WORLD);
+      if (!path) log_info("no checkpoint in ", checkpoint_dir(opts.out_dir), ": starting from step 0");
+    } else {
+      path = opts.resume;
+    }
+    if (path) {
+      step0 = load_checkpoint(*path, MPI_COMM_WORLD, model.params(), *opt, metrics);
+      QUOPT_CHECK(step0 <= tc.steps, *path, " is at step ", step0, " but train.steps = ", tc.steps);
+      log_info("resumed from ", *path, " at step ", step0);
+    }
+  }
 
-  Tensor in = Tensor::empty({MB, T}, DType::I32), tgt = Tensor::empty({MB, T}, DType::I32);
-  {  // validation before the first step: the baseline every curve starts from
-    const double v0 = validation_loss(model, val_shard, tc.val_batches, val_rows);
-    summary.val_loss.emplace_back(0, v0);
+  std::error_code ec;
+  std::filesystem::create_directories(opts.out_dir, ec);
+  QUOPT_CHECK(!ec, "cannot create output directory ", opts.out_dir, ": ", ec.message());
+  const std::string jsonl = opts.out_dir + "/metrics.jsonl";
+  MetricsLog mlog;
+  if (grid.rank() == 0) {
+    if (step0 > 0) truncate_metrics(jsonl, step0);
+    mlog.open(jsonl, step0 > 0);
+  }
+
+  GradSync sync(grid.data(), model.params());
+  PipelineEngine engine(grid, model, MB, T);
+  const double dscale = 1.0 / static_cast<double>(B * T);  // mean over the global batch's tokens
+
+  auto validate = [&]() {
+    // Validation batch b (MB sequential sequences) runs on replica b % replicas.
+    double sum = 0.0, count = 0.0;
+    for (std::int64_t b0 = 0; b0 < tc.val_batches; b0 += grid.replicas()) {
+      const std::int64_t b = b0 + grid.replica();
+      if (b >= tc.val_batches) {
+        // Keep the pipeline's ranks in step: ranks of this replica still agree on the batch count.
+        continue;
+      }
+      const LossSum ls = engine.evaluate(1, [&](std::int64_t, Tensor& in, Tensor& tg) {
+        val_loader.load(b, MB, 0, MB, in, tg);
+      });
+      sum += ls.sum;
+      count += static_cast<double>(ls.count);
+    }
+    sum = allreduce_sum(sum, grid.world());
+    count = allreduce_sum(count, grid.world());
+    return count > 0 ? sum / count : 0.0;
+  };
+
+  TrainSummary summary;
+  summary.first_step = step0 + 1;
+  log_info("training ", mc.name, " (", mc.total_params(), " parameters) with ", opt->name(), " for ", tc.steps,
+           " steps of ", B, " x ", T, " tokens on ", grid.size(), " rank", grid.size() > 1 ? "s" : "", " (",
+           grid.stages(), " pipeline stage", grid.stages() > 1 ? "s" : "", " x ", grid.replicas(), " replica",
+           grid.replicas() > 1 ? "s" : "", ", ", n_micro, " micro-batch", n_micro > 1 ? "es" : "", " of ", MB,
+           " per replica)");
+  if (step0 == 0) {  // validation before the first step: the baseline every curve starts from
+    const double v0 = validate();
     metrics.val_step.push_back(0);
     metrics.val_loss.push_back(v0);
     log_info("step      0/", tc.steps, " | val ", v0);
-    if (rank == 0) mlog.write({0, 0, std::nan(""), 0.0, std::nan(""), v0, 0.0, 0.0});
+    if (grid.rank() == 0) mlog.write({0, 0, std::nan(""), 0.0, std::nan(""), v0, 0.0, 0.0});
   }
+  for (std::size_t i = 0; i < metrics.val_step.size(); ++i)
+    summary.val_loss.emplace_back(metrics.val_step[i], metrics.val_loss[i]);
+
   const double t_start = wall_seconds();
   double t_last = t_start;
   std::int64_t tokens_since_log = 0;
-  for (std::int64_t step = 1; step <= tc.steps; ++step) {
+  std::int64_t step = step0;
+  while (step < tc.steps) {
+    ++step;
     model.params().zero_grads();
-    double loss_sum = 0.0;
-    for (std::int64_t m = 0; m < accum; ++m) {
-      loader.load(step - 1, B, m * MB, (m + 1) * MB, in, tgt);
-      Activations act;
-      loss_sum += model.forward(in, tgt, act).sum;
-      model.backward(act, dscale);
+    const LossSum ls = engine.train_step(
+        n_micro,
+        [&](std::int64_t m, Tensor& in, Tensor& tg) {
+          const std::int64_t r0 = grid.replica() * rows + m * MB;
+          loader.load(step - 1, B, r0, r0 + MB, in, tg);
+        },
+        dscale, &sync);
+    sync.finish();
+    if (mc.tie_embeddings && grid.ends() != MPI_COMM_NULL) {  // first + last stage: sum the two copies' grads
+      Parameter& e = model.params().get("embed/weight");
+      MPI_Allreduce(MPI_IN_PLACE, e.grad.raw(), static_cast<int>(e.grad.numel()), MPI_FLOAT, MPI_SUM, grid.ends());
     }
-    const double loss = loss_sum * dscale;
+    const double loss = allreduce_sum(ls.sum, grid.world()) * dscale;
     QUOPT_CHECK(std::isfinite(loss), "the training loss became ", loss, " at step ", step,
                 "; lower optimizer.lr or enable train.grad_clip");
-    const double gnorm = global_grad_norm(model.params());
+    double ss = 0.0;
+    for (const auto& p : model.params().all())
+      if (!(tied_copy && p.name == "embed/weight")) ss += kernels::sum_squares(p.grad);
+    const double gnorm = std::sqrt(allreduce_sum(ss, grid.pipe()));
     if (tc.grad_clip > 0.0 && gnorm > tc.grad_clip) {
       // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6)
       const double c = tc.grad_clip / (gnorm + 1e-6);
@@ -134,7 +220,6 @@ TrainSummary train(const RunConfig& cfg, const std::string& resolved_toml, const
     opt->step(model.params(), lr);
     tokens_since_log += B * T;
 
-    summary.train_loss.push_back(loss);
     metrics.step.push_back(step);
     metrics.tokens.push_back(step * B * T);
     metrics.loss.push_back(loss);
@@ -145,7 +230,7 @@ TrainSummary train(const RunConfig& cfg, const std::string& resolved_toml, const
     const bool do_log = do_val || (tc.log_every > 0 && step % tc.log_every == 0);
     std::optional<double> vloss;
     if (do_val) {
-      vloss = validation_loss(model, val_shard, tc.val_batches, val_rows);
+      vloss = validate();
       summary.val_loss.emplace_back(step, *vloss);
       metrics.val_step.push_back(step);
       metrics.val_loss.push_back(*vloss);
@@ -153,7 +238,8 @@ TrainSummary train(const RunConfig& cfg, const std::string& resolved_toml, const
     if (do_log) {
       const double now = wall_seconds();
       const double tps = static_cast<double>(tokens_since_log) / std::max(1e-9, now - t_last);
-      const double eta = (now - t_start) / static_cast<double>(step) * static_cast<double>(tc.steps - step);
+      const double eta =
+          (now - t_start) / static_cast<double>(step - step0) * static_cast<double>(tc.steps - step);
       char line[256];
       std::snprintf(line, sizeof line, "step %6lld/%lld | loss %.4f | lr %.3e | gnorm %.3f | %.0f tok/s | ETA %s",
                     static_cast<long long>(step), static_cast<long long>(tc.steps), loss, lr, gnorm, tps,
@@ -161,16 +247,32 @@ TrainSummary train(const RunConfig& cfg, const std::string& resolved_toml, const
       std::string msg = line;
       if (vloss) msg += cat(" | val ", *vloss);
       log_info(msg);
-      if (rank == 0) mlog.write({step, step * B * T, loss, lr, gnorm, vloss, now - t_start, tps});
+      if (grid.rank() == 0) mlog.write({step, step * B * T, loss, lr, gnorm, vloss, now - t_start, tps});
       t_last = now;
       tokens_since_log = 0;
     }
-  }
-  summary.seconds = wall_seconds() - t_start;
-  summary.tokens_per_s = static_cast<double>(tc.steps * B * T) / std::max(1e-9, summary.seconds);
 
-  summary.run_file = out_dir + "/run.h5";
-  RunInfo info{resolved_toml, tc.seed, world, mc};
+    int stop = opts.stop_flag && *opts.stop_flag ? 1 : 0;
+    MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, grid.world());
+    const bool periodic = cfg.checkpoint.every > 0 && (step % cfg.checkpoint.every == 0 || step == tc.steps);
+    if (periodic || stop) {
+      summary.checkpoint = save_checkpoint(opts.out_dir, grid, model.params(), *opt, metrics,
+                                           CheckpointMeta{step, opts.resolved_toml}, cfg.checkpoint.keep);
+      log_info("checkpoint ", summary.checkpoint);
+    }
+    if (stop && step < tc.steps) {
+      summary.interrupted = true;
+      break;
+    }
+  }
+  summary.last_step = step;
+  summary.seconds = wall_seconds() - t_start;
+  summary.tokens_per_s = static_cast<double>((step - step0) * B * T) / std::max(1e-9, summary.seconds);
+  summary.comm_seconds = sync.comm_seconds() + engine.comm_seconds();
+  if (summary.interrupted) return summary;
+
+  summary.run_file = opts.out_dir + "/run.h5";
+  RunInfo info{opts.resolved_toml, tc.seed, grid.size(), mc};
   write_run_file(summary.run_file, MPI_COMM_WORLD, info, model.params(), metrics);
   return summary;
 }

@@ -1,6 +1,10 @@
 #pragma once
-// The training loop: micro-batches with gradient accumulation, global-norm clipping, the lr schedule,
-// the optimizer step, periodic validation, progress on rank 0, DIR/metrics.jsonl and DIR/run.h5.
+// The training loop on the process grid: each rank runs its pipeline stage over its replica's rows of
+// every global batch (micro-batches, 1F1B), gradients are averaged over replicas (bucketed, overlapped
+// with the backward), the tied embedding's two copies are combined, then global-norm clipping, the lr
+// schedule and the optimizer step. Periodic validation, progress on rank 0, DIR/metrics.jsonl,
+// checkpoints (every N steps and when asked to stop), and DIR/run.h5 at the end.
+#include <csignal>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -10,22 +14,31 @@
 
 namespace quopt {
 
-struct TrainSummary {
-  std::vector<double> train_loss;                          // one per step
-  std::vector<std::pair<std::int64_t, double>> val_loss;   // (step, loss)
-  double seconds = 0.0;
-  double tokens_per_s = 0.0;
-  std::string run_file;
-};
-
 class TokenShard;
 
-// Mean validation loss (cross-entropy incl. z-loss) of `model` over `batches` sequential batches of
-// `rows` sequences from `shard`.
-double validation_loss(const Olmo2& model, const TokenShard& shard, std::int64_t batches, std::int64_t rows);
+struct TrainOptions {
+  std::string resolved_toml;   // stored in the run file and checkpoints
+  std::string out_dir;         // created once the inputs are validated
+  std::string resume;          // "" (start fresh), "auto" (newest valid checkpoint, if any), or a path
+  // Set asynchronously (SIGTERM/SIGUSR1): checkpoint at the end of the current step and stop.
+  const volatile std::sig_atomic_t* stop_flag = nullptr;
+};
 
-// Trains as the config says; `resolved_toml` is the fully resolved config text stored in the run file.
-// Creates `out_dir` once the inputs are validated. Returns what was measured.
-TrainSummary train(const RunConfig& cfg, const std::string& resolved_toml, const std::string& out_dir);
+struct TrainSummary {
+  std::vector<std::pair<std::int64_t, double>> val_loss;  // (step, loss)
+  std::int64_t first_step = 1, last_step = 0;              // steps run by this invocation
+  bool interrupted = false;                                 // stopped on a signal (checkpoint written)
+  std::string checkpoint;                                   // the last checkpoint written, if any
+  double seconds = 0.0;
+  double tokens_per_s = 0.0;
+  double comm_seconds = 0.0;                                // MPI time (gradient reduction + pipeline)
+  std::string run_file;                                     // empty when interrupted
+};
+
+TrainSummary train(const RunConfig& cfg, const TrainOptions& opts);
+
+// Mean validation loss (cross-entropy incl. z-loss) of a whole model over `batches` sequential
+// batches of `rows` sequences from `shard` (one process; used by eval).
+double validation_loss(const Olmo2& model, const TokenShard& shard, std::int64_t batches, std::int64_t rows);
 
 }  // namespace quopt

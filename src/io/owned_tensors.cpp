@@ -1,0 +1,154 @@
+#include "io/owned_tensors.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+#include "core/error.hpp"
+
+namespace quopt {
+
+std::uint64_t tensor_checksum(const Tensor& t) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64 offset basis
+  const auto* p = static_cast<const unsigned char*>(t.raw());
+  for (std::size_t i = 0; i < t.nbytes(); ++i) {
+    h ^= p[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+namespace {
+
+struct Desc {
+  std::string name;
+  Shape shape;
+  DType dtype;
+  int owner;
+};
+
+// "name\x1f dtype \x1f d0,d1,... \x1e" for each tensor.
+std::string encode(const std::vector<NamedTensor>& ts) {
+  std::string s;
+  for (const auto& t : ts) {
+    s += t.name;
+    s += '\x1f';
+    s += std::to_string(static_cast<int>(t.tensor.dtype()));
+    s += '\x1f';
+    for (auto d : t.tensor.shape()) s += std::to_string(d) + ",";
+    s += '\x1e';
+  }
+  return s;
+}
+
+std::vector<Desc> decode(const std::string& s, int owner) {
+  std::vector<Desc> out;
+  std::size_t pos = 0;
+  while (pos < s.size()) {
+    const std::size_t a = s.find('\x1f', pos), b = s.find('\x1f', a + 1), e = s.find('\x1e', b + 1);
+    Desc d;
+    d.name = s.substr(pos, a - pos);
+    d.dtype = static_cast<DType>(std::stoi(s.substr(a + 1, b - a - 1)));
+    std::string dims = s.substr(b + 1, e - b - 1);
+    std::size_t q = 0;
+    while (q < dims.size()) {
+      const std::size_t c = dims.find(',', q);
+      d.shape.push_back(std::stoll(dims.substr(q, c - q)));
+      q = c + 1;
+    }
+    d.owner = owner;
+    out.push_back(std::move(d));
+    pos = e + 1;
+  }
+  return out;
+}
+
+// All ranks' strings, in rank order.
+std::vector<std::string> allgather_strings(MPI_Comm comm, const std::string& mine) {
+  int size = 1;
+  MPI_Comm_size(comm, &size);
+  int len = static_cast<int>(mine.size());
+  std::vector<int> lens(static_cast<std::size_t>(size)), displs(static_cast<std::size_t>(size));
+  MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, comm);
+  int total = 0;
+  for (int r = 0; r < size; ++r) {
+    displs[static_cast<std::size_t>(r)] = total;
+    total += lens[static_cast<std::size_t>(r)];
+  }
+  std::string all(static_cast<std::size_t>(total), '\0');
+  MPI_Allgatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, comm);
+  std::vector<std::string> out;
+  for (int r = 0; r < size; ++r)
+    out.push_back(all.substr(static_cast<std::size_t>(displs[static_cast<std::size_t>(r)]),
+                             static_cast<std::size_t>(lens[static_cast<std::size_t>(r)])));
+  return out;
+}
+
+}  // namespace
+
+void write_owned(H5File& f, MPI_Comm comm, const std::vector<NamedTensor>& mine, bool manifest) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  const auto all = allgather_strings(comm, encode(mine));
+  std::map<std::string, Desc> writers;  // sorted by name; lowest rank wins
+  for (int r = 0; r < static_cast<int>(all.size()); ++r)
+    for (auto& d : decode(all[static_cast<std::size_t>(r)], r)) {
+      auto it = writers.find(d.name);
+      if (it == writers.end()) {
+        writers.emplace(d.name, d);
+      } else {
+        QUOPT_CHECK(it->second.shape == d.shape && it->second.dtype == d.dtype, "ranks ", it->second.owner, " and ",
+                    r, " hold different tensors named ", d.name, ": ", shape_str(it->second.shape), " vs ",
+                    shape_str(d.shape));
+      }
+    }
+  for (const auto& [name, d] : writers) f.create_dataset(name, d.shape, d.dtype);
+  std::ostringstream sums;
+  for (const auto& t : mine) {
+    if (writers.at(t.name).owner != rank) continue;
+    f.write(t.name, t.tensor);
+    if (manifest) {
+      char hex[17];
+      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(tensor_checksum(t.tensor)));
+      sums << t.name << '\t' << hex << '\n';
+    }
+  }
+  if (!manifest) return;
+  std::vector<std::string> lines;
+  for (const auto& part : allgather_strings(comm, sums.str())) {
+    std::istringstream in(part);
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(line);
+  }
+  std::sort(lines.begin(), lines.end());
+  std::string text;
+  for (const auto& l : lines) text += l + "\n";
+  f.set_attr("/", "manifest", text);
+}
+
+std::string verify_manifest(const H5File& f) {
+  if (!f.has_attr("/", "manifest")) return "no manifest attribute";
+  std::istringstream in(f.get_attr_string("/", "manifest"));
+  std::string line;
+  std::size_t n = 0;
+  while (std::getline(in, line)) {
+    const auto tab = line.find('\t');
+    if (tab == std::string::npos) return "malformed manifest line '" + line + "'";
+    const std::string name = line.substr(0, tab);
+    if (!f.is_dataset(name)) return "dataset " + name + " listed in the manifest is missing";
+    Tensor t;
+    try {
+      t = f.read(name);
+    } catch (const Error& e) {
+      return std::string("cannot read ") + name + ": " + e.what();
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(tensor_checksum(t)));
+    if (line.substr(tab + 1) != hex) return "checksum mismatch in " + name;
+    ++n;
+  }
+  return n ? "" : "empty manifest";
+}
+
+}  // namespace quopt

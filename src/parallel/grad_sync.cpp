@@ -1,0 +1,98 @@
+#include "parallel/grad_sync.hpp"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "core/error.hpp"
+#include "core/timer.hpp"
+
+namespace quopt {
+
+std::int64_t block_of(const Parameter& p) {
+  const std::string layer = p.layer();
+  if (layer.rfind("block.", 0) != 0) return -1;
+  return std::strtoll(layer.c_str() + 6, nullptr, 10);
+}
+
+GradSync::GradSync(MPI_Comm data, ParameterSet& params) : data_(data) {
+  MPI_Comm_size(data, &replicas_);
+  if (replicas_ == 1) return;
+  std::size_t rest = SIZE_MAX;
+  for (auto& p : params.all()) {
+    QUOPT_CHECK(p.grad.dtype() == DType::F32, "data-parallel gradient reduction expects f32 gradients, got ",
+                p.grad.describe(), " for ", p.name);
+    const std::int64_t blk = block_of(p);
+    std::size_t idx;
+    if (blk >= 0) {
+      auto it = block_bucket_.find(blk);
+      if (it == block_bucket_.end()) {
+        it = block_bucket_.emplace(blk, buckets_.size()).first;
+        buckets_.emplace_back();
+      }
+      idx = it->second;
+    } else {
+      if (rest == SIZE_MAX) {
+        rest = buckets_.size();
+        buckets_.emplace_back();
+      }
+      idx = rest;
+    }
+    buckets_[idx].params.push_back(&p);
+  }
+  for (auto& b : buckets_) {
+    std::size_t n = 0;
+    for (auto* p : b.params) n += static_cast<std::size_t>(p->grad.numel());
+    b.buffer.resize(n);
+  }
+}
+
+GradSync::~GradSync() {
+  for (auto& b : buckets_)
+    if (b.request != MPI_REQUEST_NULL) MPI_Wait(&b.request, MPI_STATUS_IGNORE);
+}
+
+void GradSync::start(Bucket& b) {
+  if (b.started) return;
+  std::size_t off = 0;
+  for (auto* p : b.params) {
+    std::memcpy(b.buffer.data() + off, p->grad.data<float>(), p->grad.nbytes());
+    off += static_cast<std::size_t>(p->grad.numel());
+  }
+  const double t0 = wall_seconds();
+  MPI_Iallreduce(MPI_IN_PLACE, b.buffer.data(), static_cast<int>(b.buffer.size()), MPI_FLOAT, MPI_SUM, data_,
+                 &b.request);
+  comm_seconds_ += wall_seconds() - t0;
+  b.started = true;
+}
+
+void GradSync::block_ready(std::int64_t block) {
+  if (replicas_ == 1) return;
+  auto it = block_bucket_.find(block);
+  if (it != block_bucket_.end()) start(buckets_[it->second]);
+  // Let the MPI library progress the reductions already in flight.
+  const double t0 = wall_seconds();
+  for (auto& b : buckets_) {
+    if (b.request == MPI_REQUEST_NULL) continue;
+    int done = 0;
+    MPI_Test(&b.request, &done, MPI_STATUS_IGNORE);
+  }
+  comm_seconds_ += wall_seconds() - t0;
+}
+
+void GradSync::finish() {
+  if (replicas_ == 1) return;
+  for (auto& b : buckets_) start(b);
+  const double t0 = wall_seconds();
+  for (auto& b : buckets_) {
+    if (b.request != MPI_REQUEST_NULL) MPI_Wait(&b.request, MPI_STATUS_IGNORE);
+    std::size_t off = 0;
+    for (auto* p : b.params) {
+      std::memcpy(p->grad.data<float>(), b.buffer.data() + off, p->grad.nbytes());
+      off += static_cast<std::size_t>(p->grad.numel());
+    }
+    b.started = false;
+  }
+  comm_seconds_ += wall_seconds() - t0;
+}
+
+}  // namespace quopt
