@@ -3,6 +3,7 @@
 // schema (every key, its type, default with source, allowed values) and builds these structs from
 // a Config, checking cross-key constraints (e.g. n_heads divides d_model).
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,16 +21,16 @@ struct DataConfig {
 struct TokenizeConfig {
   std::vector<std::string> inputs;  // text files
   std::string out_dir;
-  std::int64_t vocab_size = 0;      // 0: use model.vocab_size
+  std::int64_t vocab_size = 0;  // 0: use model.vocab_size
   double val_fraction = 0.02;
   std::string model_type = "bpe";
   std::int64_t max_train_lines = 0;  // 0: all lines
 };
 
 struct TrainConfig {
-  std::int64_t steps = 100;  // resolved by make_run_config (train.steps = 0: Chinchilla-optimal count)
+  std::int64_t steps = 100;        // resolved by make_run_config (train.steps = 0: Chinchilla-optimal count)
   double tokens_per_param = 20.0;  // Chinchilla (arXiv 2203.15556); used when train.steps = 0
-  std::int64_t batch_size = 8;        // sequences per global batch
+  std::int64_t batch_size = 8;     // sequences per global batch
   std::int64_t micro_batch_size = 8;  // sequences per forward/backward
   std::uint64_t seed = 1;
   double grad_clip = 1.0;  // 0 disables
@@ -74,13 +75,17 @@ struct RunConfig {
   CheckpointConfig checkpoint;
   ParallelConfig parallel;
   std::string out_dir;  // [output] dir
+  // The resolved config itself, for keys read where they are used (optimizer.<name>.*); set by the
+  // caller of make_run_config.
+  std::shared_ptr<const Config> raw;
 };
 
 // The schema of every key quopt accepts.
 const Schema& quopt_schema();
 // Builds the typed config; throws quopt::Error naming the key for cross-key violations.
 // Resolves the "0 means derived" keys: model.n_kv_heads (0: n_heads), train.micro_batch_size (0: batch_size),
-// train.steps (0: tokens_per_param * total params / tokens per step), tokenize.vocab_size (0: model.vocab_size).
+// train.steps (0: tokens_per_param * total params / tokens per step),
+// tokenize.vocab_size (0: model.vocab_size).
 RunConfig make_run_config(const Config& cfg);
 // The configuration reference (docs/config.md), generated from quopt_schema().
 std::string quopt_config_reference();

@@ -15,7 +15,21 @@ bool decays(const OptimizerConfig& cfg, ParamRole role) {
   return std::find(cfg.decay_roles.begin(), cfg.decay_roles.end(), key) != cfg.decay_roles.end();
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, ParameterSet& params) {
+OptimizerReport Optimizer::report() const {
+  OptimizerReport r;
+  r.state_bytes = state_bytes(const_cast<Optimizer*>(this)->state());
+  return r;
+}
+
+std::int64_t state_bytes(const std::vector<NamedTensor>& state) {
+  std::int64_t n = 0;
+  for (const auto& s : state) n += static_cast<std::int64_t>(s.tensor.nbytes());
+  return n;
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, ParameterSet& params,
+                                          const OptimizerContext& ctx) {
+  (void)ctx;
   if (cfg.name == "adamw") return std::make_unique<AdamW>(cfg, params);
   fail("optimizer.name = \"", cfg.name, "\" is not implemented; available: adamw");
 }

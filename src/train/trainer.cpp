@@ -112,7 +112,11 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
 
   Olmo2 model(mc, DType::F32, spec);
   model.init(tc.seed);
-  auto opt = make_optimizer(cfg.optimizer, model.params());
+  OptimizerContext octx;
+  octx.data = grid.data();
+  octx.seed = tc.seed;
+  octx.config = cfg.raw.get();
+  auto opt = make_optimizer(cfg.optimizer, model.params(), octx);
   // The last stage's copy of a tied embedding is not counted again in the gradient norm.
   const bool tied_copy = mc.tie_embeddings && grid.stages() > 1 && grid.last_stage();
 

@@ -1,0 +1,400 @@
+#include "io/run_config.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include "core/error.hpp"
+
+namespace quopt {
+
+namespace {
+
+// Shorthands for schema entries. Every doc string ends with the source of its default.
+using Bound = std::optional<double>;
+constexpr Bound kNone = std::nullopt;
+
+KeySpec int_key(std::string key, std::int64_t def, Bound min, Bound max, std::string doc) {
+  return KeySpec{std::move(key), KeyType::Int, ConfigValue{def}, std::move(doc), min, max, {}};
+}
+KeySpec float_key(std::string key, double def, Bound min, Bound max, std::string doc) {
+  return KeySpec{std::move(key), KeyType::Float, ConfigValue{def}, std::move(doc), min, max, {}};
+}
+// Marks the lower / upper bound exclusive: "> min", "< max".
+KeySpec exclusive_min(KeySpec spec) {
+  spec.min_exclusive = true;
+  return spec;
+}
+KeySpec exclusive_max(KeySpec spec) {
+  spec.max_exclusive = true;
+  return spec;
+}
+KeySpec bool_key(std::string key, bool def, std::string doc) {
+  return KeySpec{std::move(key), KeyType::Bool, ConfigValue{def}, std::move(doc), kNone, kNone, {}};
+}
+KeySpec string_key(std::string key, std::string def, std::vector<std::string> choices, std::string doc) {
+  return KeySpec{std::move(key), KeyType::String, ConfigValue{std::move(def)}, std::move(doc),
+                 kNone,          kNone,           std::move(choices)};
+}
+KeySpec path_key(std::string key, std::string def, std::string doc) {
+  return KeySpec{
+      std::move(key), KeyType::Path, ConfigValue{std::move(def)}, std::move(doc), kNone, kNone, {}};
+}
+KeySpec list_key(std::string key, std::vector<std::string> def, std::vector<std::string> choices,
+                 std::string doc) {
+  return KeySpec{std::move(key), KeyType::StringList, ConfigValue{std::move(def)}, std::move(doc), kNone,
+                 kNone,          std::move(choices)};
+}
+KeySpec path_list_key(std::string key, std::vector<std::string> def, std::string doc) {
+  return KeySpec{
+      std::move(key), KeyType::PathList, ConfigValue{std::move(def)}, std::move(doc), kNone, kNone, {}};
+}
+
+Schema build_schema() {
+  Schema s;
+  // [model]: OLMo2 architecture (arXiv 2501.00656) with the paper's changes (arXiv 2509.23500).
+  s.add(string_key("model.name", "olmo2", {}, "label written to run files and reports (quopt choice)"));
+  s.add(
+      int_key("model.d_model", 64, 1, kNone,
+              "residual stream width; default: the olmo2-tiny demo shape (quopt choice), real runs include a "
+              "file from inputs/models/"));
+  s.add(int_key("model.n_layers", 2, 1, kNone,
+                "number of transformer blocks; default: olmo2-tiny (quopt choice)"));
+  s.add(int_key("model.n_heads", 4, 1, kNone,
+                "attention heads; must divide d_model with an even head_dim (RoPE); default: olmo2-tiny "
+                "(quopt choice)"));
+  s.add(
+      int_key("model.n_kv_heads", 0, 0, kNone,
+              "key/value heads (grouped-query attention), must divide n_heads; 0 = n_heads, i.e. multi-head "
+              "attention as in OLMo2 7B/13B (arXiv 2501.00656)"));
+  s.add(string_key("model.mlp", "relu2", {"relu2", "swiglu"},
+                   "MLP type: relu2 = non-gated MLP with ReLU^2 as in the paper (arXiv 2509.23500); swiglu = "
+                   "OLMo2's gated MLP (arXiv 2501.00656)"));
+  s.add(exclusive_min(float_key(
+      "model.mlp_ratio", 4.0, 0.0, kNone,
+      "MLP hidden width / d_model, rounded to a multiple of 8; 4 for a non-gated MLP (Vaswani et al. "
+      "2017, arXiv 1706.03762); about 8/3 keeps the size with swiglu")));
+  s.add(bool_key("model.tie_embeddings", true,
+                 "share the input embedding and the output head; tied as in the paper (arXiv 2509.23500)"));
+  s.add(bool_key("model.qk_norm", true, "RMSNorm on queries and keys; OLMo2 (arXiv 2501.00656)"));
+  s.add(exclusive_min(float_key("model.rope_theta", 500000.0, 0.0, kNone,
+                                "RoPE base period; OLMo2 uses 500000 (arXiv 2501.00656)")));
+  s.add(int_key(
+      "model.vocab_size", 4096, 2, kNone,
+      "embedding rows; default: the demo tokenizer size (quopt choice); the paper-size model files use "
+      "OLMo2's padded 100352 (allenai/OLMo configs)"));
+  s.add(int_key("model.seq_len", 64, 1, kNone,
+                "training context length in tokens; default: olmo2-tiny (quopt choice), the paper-size files "
+                "use 2048"));
+  s.add(float_key(
+      "model.z_loss", 0.0, 0.0, kNone,
+      "weight of the z-loss (log Z)^2 on the output logits; OLMo2 uses 1e-5 (arXiv 2501.00656), optional "
+      "here: 0 disables it"));
+  s.add(exclusive_min(float_key("model.init_std", 0.02, 0.0, kNone,
+                                "std of the normal init of every weight matrix; OLMo2 (arXiv 2501.00656)")));
+  s.add(
+      exclusive_min(float_key("model.init_trunc", 3.0, 0.0, kNone,
+                              "init truncated at +-init_trunc * init_std; 3 sigma as OLMo2 (allenai/OLMo)")));
+  s.add(exclusive_min(
+      float_key("model.norm_eps", 1e-6, 0.0, kNone, "RMSNorm epsilon; OLMo2 uses 1e-6 (arXiv 2501.00656)")));
+
+  // [data]: produced by `quopt tokenize`.
+  s.add(path_key("data.train", "", "token shard for training (required by train; empty: unset)"));
+  s.add(path_key("data.val", "", "token shard for validation (empty: no validation)"));
+  s.add(path_key("data.tokenizer", "", "SentencePiece model for decoding and evaluation (empty: unset)"));
+
+  // [tokenize]: `quopt tokenize` (SentencePiece).
+  s.add(path_list_key("tokenize.inputs", {}, "text files to train the tokenizer on and to tokenize"));
+  s.add(path_key("tokenize.out_dir", "", "directory for the tokenizer model and the token shards"));
+  s.add(int_key(
+      "tokenize.vocab_size", 0, 0, kNone,
+      "tokenizer vocabulary; 0 = model.vocab_size (quopt choice); may be smaller than model.vocab_size"));
+  s.add(float_key("tokenize.val_fraction", 0.02, 0.0, 0.5,
+                  "fraction of documents held out for validation (quopt choice)"));
+  s.add(string_key("tokenize.model_type", "bpe", {"bpe", "unigram"},
+                   "SentencePiece model type; BPE like OLMo2's tokenizer (arXiv 2501.00656)"));
+  s.add(int_key("tokenize.max_train_lines", 0, 0, kNone,
+                "lines sampled to train the tokenizer; 0 = all (SentencePiece input_sentence_size default)"));
+
+  // [train]
+  s.add(int_key("train.steps", 0, 0, kNone,
+                "optimizer steps; 0 = Chinchilla-optimal: tokens_per_param * total params / (batch_size * "
+                "seq_len), as in the paper (arXiv 2509.23500)"));
+  s.add(exclusive_min(float_key(
+      "train.tokens_per_param", 20.0, 0.0, kNone,
+      "training tokens per parameter when steps = 0; 20 (Chinchilla, arXiv 2203.15556) as in the paper")));
+  s.add(int_key("train.batch_size", 8, 1, kNone,
+                "sequences per optimizer step (global, all data-parallel ranks); quopt choice for CPU runs"));
+  s.add(int_key("train.micro_batch_size", 0, 0, kNone,
+                "sequences per forward/backward; must divide batch_size; 0 = batch_size (no accumulation)"));
+  s.add(int_key("train.seed", 1, 0, kNone, "seed of the init and of the data order (quopt choice)"));
+  s.add(float_key(
+      "train.grad_clip", 1.0, 0.0, kNone,
+      "clip the global gradient norm to this value, 0 disables; OLMo2 clips at 1.0 (arXiv 2501.00656)"));
+  s.add(int_key("train.log_every", 10, 1, kNone,
+                "steps between progress lines and metrics records (quopt choice)"));
+  s.add(int_key("train.val_every", 50, 0, kNone,
+                "steps between validation runs; 0 = only at the end (quopt choice)"));
+  s.add(int_key("train.val_batches", 4, 1, kNone, "batches per validation run (quopt choice)"));
+
+  // [schedule]: the paper trains with WSD (arXiv 2509.23500).
+  s.add(string_key("schedule.name", "wsd", {"wsd", "cosine", "linear", "constant"},
+                   "learning-rate schedule after warmup; WSD (warmup-stable-decay) as in the paper "
+                   "(arXiv 2509.23500)"));
+  s.add(float_key("schedule.warmup_fraction", 0.05, 0.0, 1.0,
+                  "fraction of steps of linear warmup from 0; 5% as in the paper (arXiv 2509.23500)"));
+  s.add(float_key(
+      "schedule.decay_fraction", 0.2, 0.0, 1.0,
+      "wsd only: final fraction of steps decaying linearly to min_lr_ratio * lr; 20% as in the paper "
+      "(arXiv 2509.23500)"));
+  s.add(float_key("schedule.min_lr_ratio", 0.0, 0.0, 1.0,
+                  "final learning rate / peak learning rate; the paper decays to 0 (arXiv 2509.23500)"));
+
+  // [optimizer]
+  s.add(
+      string_key("optimizer.name", "adamw", {"adamw"}, "optimizer (AdamW, arXiv 1711.05101; more to come)"));
+  s.add(exclusive_min(float_key(
+      "optimizer.lr", 1e-3, 0.0, kNone,
+      "peak learning rate; the paper tunes it per optimizer and size (arXiv 2509.23500); 1e-3 is a quopt "
+      "choice for the small demo models")));
+  s.add(float_key("optimizer.weight_decay", 0.1, 0.0, kNone,
+                  "decoupled weight decay (multiplied by lr); 0.1 as OLMo2 (arXiv 2501.00656)"));
+  s.add(
+      list_key("optimizer.decay_roles", {"hidden"}, {"hidden", "embedding", "gain"},
+               "parameter roles that get weight decay; OLMo2 exempts embeddings (arXiv 2501.00656) and norm "
+               "gains (allenai/OLMo)"));
+  s.add(exclusive_max(float_key("optimizer.adamw.beta1", 0.9, 0.0, 1.0,
+                                "first-moment decay; 0.9 as OLMo2 (arXiv 2501.00656)")));
+  s.add(exclusive_max(float_key("optimizer.adamw.beta2", 0.95, 0.0, 1.0,
+                                "second-moment decay; 0.95 as OLMo2 (arXiv 2501.00656)")));
+  s.add(exclusive_min(float_key("optimizer.adamw.eps", 1e-8, 0.0, kNone,
+                                "denominator epsilon; 1e-8 as OLMo2 (arXiv 2501.00656)")));
+
+  // [checkpoint]
+  s.add(int_key("checkpoint.every", 0, 0, kNone,
+                "steps between checkpoints; 0 = only at the end and on a termination signal (quopt choice)"));
+  s.add(int_key("checkpoint.keep", 2, 1, kNone,
+                "checkpoints kept on disk, oldest removed first (quopt choice)"));
+
+  // [parallel]
+  s.add(int_key(
+      "parallel.pipeline_stages", 1, 1, kNone,
+      "pipeline stages; the MPI ranks form a stages x data-parallel grid, so the world size must be a "
+      "multiple of it (quopt choice: no pipeline)"));
+
+  // [output]
+  s.add(path_key(
+      "output.dir", "runs/default",
+      "run directory (run.h5, metrics.jsonl, checkpoints); `--out DIR` overrides it (quopt choice)"));
+  return s;
+}
+
+// "key = value (set in FILE)" for error messages about a key's current value.
+std::string describe(const Config& cfg, std::string_view key) {
+  const std::string& src = cfg.source(key);
+  const std::string value = config_value_to_toml(cfg.get(key));
+  return src == "default" ? cat(key, " = ", value, " (default)")
+                          : cat(key, " = ", value, " (set in ", src, ")");
+}
+
+[[noreturn]] void constraint(const std::string& what, const std::string& fix) {
+  fail("config: ", what, "; ", fix);
+}
+
+ScheduleKind schedule_kind(const std::string& name) {
+  if (name == "wsd") return ScheduleKind::WSD;
+  if (name == "cosine") return ScheduleKind::Cosine;
+  if (name == "linear") return ScheduleKind::Linear;
+  if (name == "constant") return ScheduleKind::Constant;
+  fail("config: schedule.name = '", name, "' is not one of wsd, cosine, linear, constant");
+}
+
+}  // namespace
+
+const Schema& quopt_schema() {
+  static const Schema schema = build_schema();
+  return schema;
+}
+
+RunConfig make_run_config(const Config& cfg) {
+  RunConfig rc;
+  // [model]
+  ModelConfig& m = rc.model;
+  m.name = cfg.get_string("model.name");
+  m.d_model = cfg.get_int("model.d_model");
+  m.n_layers = cfg.get_int("model.n_layers");
+  m.n_heads = cfg.get_int("model.n_heads");
+  m.n_kv_heads = cfg.get_int("model.n_kv_heads");
+  if (m.n_kv_heads == 0) m.n_kv_heads = m.n_heads;
+  m.mlp = cfg.get_string("model.mlp") == "swiglu" ? MlpKind::SwiGLU : MlpKind::Relu2;
+  m.mlp_ratio = cfg.get_float("model.mlp_ratio");
+  m.tie_embeddings = cfg.get_bool("model.tie_embeddings");
+  m.qk_norm = cfg.get_bool("model.qk_norm");
+  m.rope_theta = cfg.get_float("model.rope_theta");
+  m.vocab_size = cfg.get_int("model.vocab_size");
+  m.seq_len = cfg.get_int("model.seq_len");
+  m.z_loss = cfg.get_float("model.z_loss");
+  m.init_std = cfg.get_float("model.init_std");
+  m.init_trunc = cfg.get_float("model.init_trunc");
+  m.norm_eps = cfg.get_float("model.norm_eps");
+
+  if (m.d_model % m.n_heads != 0) {
+    constraint(cat(describe(cfg, "model.d_model"), " is not divisible by ", describe(cfg, "model.n_heads")),
+               "choose n_heads so that head_dim = d_model / n_heads is a whole even number (e.g. 64)");
+  }
+  if (m.head_dim() % 2 != 0) {
+    constraint(cat("head_dim = d_model / n_heads = ", m.head_dim(), " is odd (",
+                   describe(cfg, "model.d_model"), ", ", describe(cfg, "model.n_heads"), ")"),
+               "RoPE rotates pairs of dimensions, so choose n_heads giving an even head_dim");
+  }
+  if (m.n_kv_heads > m.n_heads || m.n_heads % m.n_kv_heads != 0) {
+    constraint(
+        cat(describe(cfg, "model.n_heads"), " is not a multiple of ", describe(cfg, "model.n_kv_heads")),
+        "n_kv_heads must divide n_heads (0 means n_kv_heads = n_heads)");
+  }
+
+  // [data]
+  rc.data.train = cfg.get_string("data.train");
+  rc.data.val = cfg.get_string("data.val");
+  rc.data.tokenizer = cfg.get_string("data.tokenizer");
+
+  // [tokenize]
+  TokenizeConfig& tk = rc.tokenize;
+  tk.inputs = cfg.get_list("tokenize.inputs");
+  tk.out_dir = cfg.get_string("tokenize.out_dir");
+  tk.vocab_size = cfg.get_int("tokenize.vocab_size");
+  if (tk.vocab_size == 0) tk.vocab_size = m.vocab_size;
+  if (tk.vocab_size > m.vocab_size) {
+    constraint(
+        cat(describe(cfg, "tokenize.vocab_size"), " exceeds ", describe(cfg, "model.vocab_size")),
+        "the model's embedding needs a row per token: lower tokenize.vocab_size or raise model.vocab_size");
+  }
+  tk.val_fraction = cfg.get_float("tokenize.val_fraction");
+  tk.model_type = cfg.get_string("tokenize.model_type");
+  tk.max_train_lines = cfg.get_int("tokenize.max_train_lines");
+
+  // [train]
+  TrainConfig& t = rc.train;
+  t.batch_size = cfg.get_int("train.batch_size");
+  t.micro_batch_size = cfg.get_int("train.micro_batch_size");
+  if (t.micro_batch_size == 0) t.micro_batch_size = t.batch_size;
+  if (t.batch_size % t.micro_batch_size != 0) {
+    constraint(cat(describe(cfg, "train.batch_size"), " is not a multiple of ",
+                   describe(cfg, "train.micro_batch_size")),
+               "choose a micro_batch_size that divides batch_size (0 means no accumulation)");
+  }
+  t.tokens_per_param = cfg.get_float("train.tokens_per_param");
+  t.steps = cfg.get_int("train.steps");
+  if (t.steps == 0) {
+    const double tokens = t.tokens_per_param * static_cast<double>(m.total_params());
+    const double per_step = static_cast<double>(t.batch_size) * static_cast<double>(m.seq_len);
+    t.steps = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(tokens / per_step)));
+  }
+  t.seed = static_cast<std::uint64_t>(cfg.get_int("train.seed"));
+  t.grad_clip = cfg.get_float("train.grad_clip");
+  t.log_every = cfg.get_int("train.log_every");
+  t.val_every = cfg.get_int("train.val_every");
+  t.val_batches = cfg.get_int("train.val_batches");
+
+  // [schedule]
+  ScheduleConfig& sc = rc.schedule;
+  sc.kind = schedule_kind(cfg.get_string("schedule.name"));
+  sc.warmup_fraction = cfg.get_float("schedule.warmup_fraction");
+  sc.decay_fraction = cfg.get_float("schedule.decay_fraction");
+  sc.min_lr_ratio = cfg.get_float("schedule.min_lr_ratio");
+  if (sc.warmup_fraction + sc.decay_fraction > 1.0) {
+    constraint(cat(describe(cfg, "schedule.warmup_fraction"), " plus ",
+                   describe(cfg, "schedule.decay_fraction"), " exceeds 1"),
+               "warmup and decay share the run: make their sum at most 1 (the paper: 0.05 + 0.2)");
+  }
+
+  // [optimizer]
+  OptimizerConfig& o = rc.optimizer;
+  o.name = cfg.get_string("optimizer.name");
+  o.lr = cfg.get_float("optimizer.lr");
+  o.weight_decay = cfg.get_float("optimizer.weight_decay");
+  o.decay_roles = cfg.get_list("optimizer.decay_roles");
+  for (std::size_t i = 0; i < o.decay_roles.size(); ++i) {
+    if (o.decay_roles[i] != "hidden" && o.decay_roles[i] != "embedding" && o.decay_roles[i] != "gain") {
+      constraint(cat(describe(cfg, "optimizer.decay_roles"), " contains '", o.decay_roles[i], "'"),
+                 "allowed roles: hidden, embedding, gain");
+    }
+    if (std::find(o.decay_roles.begin(), o.decay_roles.begin() + static_cast<std::ptrdiff_t>(i),
+                  o.decay_roles[i]) != o.decay_roles.begin() + static_cast<std::ptrdiff_t>(i)) {
+      constraint(cat(describe(cfg, "optimizer.decay_roles"), " lists '", o.decay_roles[i], "' twice"),
+                 "list each role once");
+    }
+  }
+  o.adamw_beta1 = cfg.get_float("optimizer.adamw.beta1");
+  o.adamw_beta2 = cfg.get_float("optimizer.adamw.beta2");
+  o.adamw_eps = cfg.get_float("optimizer.adamw.eps");
+
+  // [checkpoint], [parallel], [output]
+  rc.checkpoint.every = cfg.get_int("checkpoint.every");
+  rc.checkpoint.keep = cfg.get_int("checkpoint.keep");
+  rc.parallel.pipeline_stages = cfg.get_int("parallel.pipeline_stages");
+  if (rc.parallel.pipeline_stages > m.n_layers) {
+    constraint(cat(describe(cfg, "parallel.pipeline_stages"), " exceeds ", describe(cfg, "model.n_layers")),
+               "every pipeline stage needs at least one block: use at most n_layers stages");
+  }
+  rc.out_dir = cfg.get_string("output.dir");
+  if (rc.out_dir.empty()) constraint("output.dir is empty", "set [output] dir or pass --out DIR");
+  return rc;
+}
+
+std::string quopt_config_reference() {
+  std::string doc =
+      "# quopt configuration reference\n"
+      "\n"
+      "<!-- Generated from quopt_schema() (src/io/run_config.cpp); do not edit by hand. Regenerate with\n"
+      "     QUOPT_UPDATE_DOCS=1 build/cpu/tests/test_run_config --gtest_filter='*Docs*' -->\n"
+      "\n"
+      "Every quopt command reads one TOML file: `quopt <command> CONFIG.toml [--set key=value]... [--out "
+      "DIR]`.\n"
+      "\n"
+      "## Composing files\n"
+      "\n"
+      "- A file may start with `include = [\"../models/olmo2-tiny.toml\", \"../optimizers/adamw.toml\"]`. "
+      "The\n"
+      "  included files are loaded first, in order, each one overriding the ones before it; the including "
+      "file\n"
+      "  overrides all its includes. Includes nest; a cycle is an error. Include paths are relative to the\n"
+      "  including file.\n"
+      "- `--set key=value` (repeatable) is applied after all files, in order. The value is parsed by the "
+      "key's\n"
+      "  type: integers (`100`, `1_000`), floats (`3e-4`, `0.1`; integers are accepted), booleans (`true`,\n"
+      "  `false`), strings (raw `wsd` or quoted `\"wsd\"`), lists (comma-separated `hidden,gain` or a TOML "
+      "array\n"
+      "  `[\"hidden\", \"gain\"]`). `--out DIR` is `--set output.dir=DIR`.\n"
+      "- Paths (type `path`) are resolved to absolute paths relative to the directory of the file that set "
+      "them;\n"
+      "  for `--set` and defaults, relative to the current directory. An empty path means unset.\n"
+      "- Keys are written in their TOML table: `[optimizer.adamw]` then `beta2 = 0.98`, or as dotted keys\n"
+      "  (`optimizer.adamw.beta2 = 0.98`).\n"
+      "- Unknown keys, wrong types, values outside the allowed range or list, TOML syntax errors and "
+      "missing\n"
+      "  includes are errors naming the file, the line and the key (with the nearest valid key for a typo);\n"
+      "  nothing runs with a rejected config.\n"
+      "- Every run stores its fully resolved config (every key below, defaults included) as TOML in "
+      "`run.h5`;\n"
+      "  that text is itself a valid config file.\n"
+      "\n"
+      "Cross-key rules checked before anything runs: `d_model % n_heads == 0` with an even head_dim (RoPE);\n"
+      "`n_heads % n_kv_heads == 0`; `batch_size % micro_batch_size == 0`; `warmup_fraction + decay_fraction "
+      "<= 1`;\n"
+      "`decay_roles` entries are distinct roles; `tokenize.vocab_size <= model.vocab_size`;\n"
+      "`pipeline_stages <= n_layers`. Single-key ranges (e.g. `lr > 0`, Adam betas in [0, 1)) are in the\n"
+      "`allowed` column below and are checked as each file is read.\n"
+      "\n"
+      "Keys with 0 meaning \"derived\": `model.n_kv_heads` (= n_heads), `train.micro_batch_size` (= "
+      "batch_size),\n"
+      "`train.steps` (= ceil(tokens_per_param * total params / (batch_size * seq_len)), the paper's\n"
+      "Chinchilla-optimal budget), `tokenize.vocab_size` (= model.vocab_size).\n"
+      "\n"
+      "## Keys\n"
+      "\n";
+  return doc + quopt_schema().markdown_reference();
+}
+
+}  // namespace quopt
