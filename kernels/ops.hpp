@@ -6,7 +6,10 @@
 // All tensors are contiguous row-major. Activations are [tokens, features]; linear weights are
 // [out_features, in_features] (y = x W^T). Output arguments are written, except where a comment
 // says "accumulated" (+=), which is how parameter gradients are summed over micro-batches.
+#include <compare>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "core/tensor.hpp"
 
@@ -103,5 +106,12 @@ struct GemmStats {
 void gemm_stats_enable(bool on);
 GemmStats gemm_stats();
 void gemm_stats_reset();
+// The distinct GEMM shapes recorded while statistics were enabled, with their call counts.
+struct GemmShape {
+  std::int64_t m = 0, n = 0, k = 0, batch = 1;
+  bool trans_a = false, trans_b = false;
+  auto operator<=>(const GemmShape&) const = default;
+};
+std::vector<std::pair<GemmShape, std::int64_t>> gemm_shape_counts();
 
 }  // namespace quopt::kernels

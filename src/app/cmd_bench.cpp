@@ -1,13 +1,15 @@
 #include "app/commands.hpp"
 #include "app/config_loader.hpp"
-#include "core/error.hpp"
+#include "core/log.hpp"
+#include "train/bench.hpp"
 
 namespace quopt::app {
 
 int cmd_bench(const CommonArgs& a, const BenchArgs& b) {
   const LoadedConfig lc = load_config(a);
-  (void)b;
-  fail("bench: not built yet");
+  const BenchResult r = bench_training(lc.run, b.warmup, b.steps);
+  log_info(describe(r, lc.run));
+  return 0;
 }
 
 }  // namespace quopt::app

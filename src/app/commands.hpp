@@ -23,5 +23,12 @@ struct BenchArgs {
   std::int64_t warmup = 1;
 };
 int cmd_bench(const CommonArgs& a, const BenchArgs& b);
+// quopt ptq CONFIG --run DIR: quantize DIR/run.h5 with each scheme, evaluate, write /quant/<scheme>.
+int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& schemes);
+// quopt analyze CONFIG --run DIR --quant SCHEME: outlier metrics and the ABC decomposition.
+int cmd_analyze(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& schemes);
+int cmd_study_plan(const std::string& study, bool count_only);
+// index < 0: every run; stage: train, ptq, analyze or all.
+int cmd_study_run(const std::string& study, std::int64_t index, const std::string& stage);
 
 }  // namespace quopt::app

@@ -46,6 +46,19 @@ int main(int argc, char** argv) {
   c_bench->add_option("--steps", bench_args.steps, "timed steps")->check(CLI::PositiveNumber);
   c_bench->add_option("--warmup", bench_args.warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
 
+  auto* c_study = app.add_subcommand("study", "plan or run a study (sizes x optimizers x learning rates)");
+  c_study->require_subcommand(1);
+  std::string study_file, stage = "all";
+  bool count_only = false;
+  std::int64_t index = -1;
+  auto* c_plan = c_study->add_subcommand("plan", "print the runs a study implies: index, run directory, stages");
+  c_plan->add_option("study", study_file, "STUDY.toml")->required();
+  c_plan->add_flag("--count", count_only, "print only the number of runs");
+  auto* c_run = c_study->add_subcommand("run", "run stages of one run (--index) or of all runs, skipping done ones");
+  c_run->add_option("study", study_file, "STUDY.toml")->required();
+  c_run->add_option("--index", index, "run index from `quopt study plan` (default: every run)");
+  c_run->add_option("--stage", stage, "train, ptq, analyze or all (default)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -57,6 +70,8 @@ int main(int argc, char** argv) {
     if (*c_train) return quopt::app::cmd_train(train, resume);
     if (*c_info) return quopt::app::cmd_info(info);
     if (*c_bench) return quopt::app::cmd_bench(bench, bench_args);
+    if (*c_plan) return quopt::app::cmd_study_plan(study_file, count_only);
+    if (*c_run) return quopt::app::cmd_study_run(study_file, index, stage);
   } catch (const quopt::Error& e) {
     if (runtime.size() > 1) {
       std::cerr << "quopt: error (rank " << runtime.rank() << "): " << e.what() << std::endl;

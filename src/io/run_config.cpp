@@ -171,6 +171,42 @@ Schema build_schema() {
   s.add(exclusive_min(float_key("optimizer.adamw.eps", 1e-8, 0.0, kNone,
                                 "denominator epsilon; 1e-8 as OLMo2 (arXiv 2501.00656)")));
 
+  // [quant]: quantization-aware training and post-training quantization
+  s.add(string_key("quant.qat", "none", {"none", "quest"},
+                   "quantization-aware training: none, or QuEST fake quantization of weights and activations "
+                   "of the quantized linear layers (arXiv 2502.05003; the paper's QAT, arXiv 2509.23500)"));
+  s.add(int_key("quant.weight_bits", 4, 1, 8, "QAT weight bits; W4A4 as the paper (arXiv 2509.23500)"));
+  s.add(int_key("quant.act_bits", 4, 1, 8, "QAT activation bits; W4A4 as the paper (arXiv 2509.23500)"));
+  s.add(float_key("quant.trust_factor", 0.0, 0.0, kNone,
+                  "QuEST trust-region factor T in |xq - x| <= T * RMS; 0 = alpha_b / (2^b - 1) as QuEST "
+                  "(IST-DASLab/QuEST)"));
+  s.add(int_key("quant.hadamard_block", 128, 1, kNone,
+                "block size of the block-diagonal Hadamard on the input features; 128 as QuEST "
+                "(IST-DASLab/QuEST)"));
+  s.add(list_key("quant.layers", {"attn_q", "attn_k", "attn_v", "attn_o", "mlp_up", "mlp_gate", "mlp_down"},
+                 {"attn_q", "attn_k", "attn_v", "attn_o", "mlp_up", "mlp_gate", "mlp_down"},
+                 "linear layers quantized in every block; embedding and head stay full precision: the paper's "
+                 "setting, every linear layer inside the blocks (arXiv 2509.23500)"));
+  s.add(list_key("quant.schemes", {"rtn-w4a4"}, {},
+                 "PTQ schemes for `quopt ptq` (rtn-w<b>[g<size>][a<b>], gptq-w<b>[g<size>][a<b>]); rtn-w4a4 is "
+                 "the paper's setting (arXiv 2509.23500)"));
+  s.add(int_key("quant.calibration_batches", 4, 1, kNone,
+                "GPTQ calibration batches of train.micro_batch_size sequences from the training shard "
+                "(quopt choice; GPTQ uses 128 x 2048 tokens at scale, IST-DASLab/gptq)"));
+  s.add(int_key("quant.record_rows", 256, 0, kNone,
+                "token rows of each layer's input activations and errors stored in the run file (quopt choice)"));
+
+  // [eval]
+  s.add(path_list_key("eval.tasks", {},
+                      "multiple-choice tasks in quopt's JSONL format (docs/evaluation.md), e.g. converted "
+                      "PIQA, HellaSwag, ARC-Easy"));
+  s.add(int_key("eval.builtin_examples", 200, 0, kNone,
+                "examples of the built-in continuation task made from the validation shard; 0 disables "
+                "(quopt choice)"));
+  s.add(int_key("eval.val_batches", 16, 1, kNone,
+                "validation batches (train.micro_batch_size sequences each) for eval and ptq losses "
+                "(quopt choice)"));
+
   // [checkpoint]
   s.add(int_key("checkpoint.every", 0, 0, kNone,
                 "steps between checkpoints; 0 = only at the end and on a termination signal (quopt choice)"));
@@ -338,6 +374,21 @@ RunConfig make_run_config(const Config& cfg) {
     constraint(cat(describe(cfg, "parallel.pipeline_stages"), " exceeds ", describe(cfg, "model.n_layers")),
                "every pipeline stage needs at least one block: use at most n_layers stages");
   }
+  rc.quant.qat = cfg.get_string("quant.qat");
+  rc.quant.weight_bits = cfg.get_int("quant.weight_bits");
+  rc.quant.act_bits = cfg.get_int("quant.act_bits");
+  rc.quant.trust_factor = cfg.get_float("quant.trust_factor");
+  rc.quant.hadamard_block = cfg.get_int("quant.hadamard_block");
+  rc.quant.layers = cfg.get_list("quant.layers");
+  rc.quant.schemes = cfg.get_list("quant.schemes");
+  rc.quant.calibration_batches = cfg.get_int("quant.calibration_batches");
+  rc.quant.record_rows = cfg.get_int("quant.record_rows");
+  if (rc.quant.qat == "quest" && m.d_model % rc.quant.hadamard_block != 0)
+    constraint(cat(describe(cfg, "quant.hadamard_block"), " does not divide model.d_model = ", m.d_model),
+               "choose a power of two that divides every linear layer's input width");
+  rc.eval.tasks = cfg.get_list("eval.tasks");
+  rc.eval.builtin_examples = cfg.get_int("eval.builtin_examples");
+  rc.eval.val_batches = cfg.get_int("eval.val_batches");
   rc.out_dir = cfg.get_string("output.dir");
   if (rc.out_dir.empty()) constraint("output.dir is empty", "set [output] dir or pass --out DIR");
   return rc;

@@ -56,6 +56,23 @@ struct OptimizerConfig {
   double adamw_beta1 = 0.9, adamw_beta2 = 0.95, adamw_eps = 1e-8;
 };
 
+struct QuantConfig {
+  std::string qat = "none";  // none | quest
+  std::int64_t weight_bits = 4, act_bits = 4;
+  double trust_factor = 0.0;  // 0: QuEST's alpha_b / (2^b - 1)
+  std::int64_t hadamard_block = 128;
+  std::vector<std::string> layers;   // linear layer names quantized in every block
+  std::vector<std::string> schemes;  // PTQ schemes
+  std::int64_t calibration_batches = 4;
+  std::int64_t record_rows = 256;
+};
+
+struct EvalConfig {
+  std::vector<std::string> tasks;
+  std::int64_t builtin_examples = 200;
+  std::int64_t val_batches = 16;
+};
+
 struct CheckpointConfig {
   std::int64_t every = 0;  // steps between checkpoints; 0: only at the end and on signals
   std::int64_t keep = 2;
@@ -74,6 +91,8 @@ struct RunConfig {
   OptimizerConfig optimizer;
   CheckpointConfig checkpoint;
   ParallelConfig parallel;
+  QuantConfig quant;
+  EvalConfig eval;
   std::string out_dir;  // [output] dir
   // The resolved config itself, for keys read where they are used (optimizer.<name>.*); set by the
   // caller of make_run_config.

@@ -1,0 +1,112 @@
+// add / axpy / scale / fill: checks and routing to host or CUDA.
+#include <cmath>
+
+#include "kernels/dispatch.hpp"
+#include "kernels/host/elementwise.hpp"
+#include "kernels/ops.hpp"
+#ifdef QUOPT_HAVE_CUDA
+#include "kernels/cuda/elementwise.hpp"
+#endif
+
+namespace quopt::kernels {
+
+namespace {
+void check_operand(const char* op, const char* ref_name, const Tensor& ref, const char* name,
+                   const Tensor& t) {
+  detail::check_like(op, ref_name, ref, name, t);
+  detail::check_same_numel(op, ref_name, ref, name, t);
+}
+
+// Runs host_fn or cuda_fn (each a generic lambda taking a float/double tag) for t's backend.
+template <class HostFn, class CudaFn>
+void run(const char* op, const Tensor& t, HostFn&& host_fn, [[maybe_unused]] CudaFn&& cuda_fn) {
+  const auto backend = detail::route(op, t);
+  detail::with_float(t.dtype(), [&](auto tag) {
+    if (backend == detail::Backend::Host) {
+      host_fn(tag);
+    } else {
+#ifdef QUOPT_HAVE_CUDA
+      cuda_fn(tag);
+#endif
+    }
+  });
+}
+}  // namespace
+
+void add(const Tensor& a, const Tensor& b, Tensor& out) {
+  constexpr const char* op = "add";
+  detail::check_float(op, "a", a);
+  check_operand(op, "a", a, "b", b);
+  check_operand(op, "a", a, "out", out);
+  const std::int64_t n = a.numel();
+  run(
+      op, a,
+      [&](auto tag) {
+        using T = decltype(tag);
+        host::add(a.data<T>(), b.data<T>(), out.data<T>(), n);
+      },
+      [&]([[maybe_unused]] auto tag) {
+#ifdef QUOPT_HAVE_CUDA
+        using T = decltype(tag);
+        cuda::add(a.data<T>(), b.data<T>(), out.data<T>(), n);
+#endif
+      });
+}
+
+void axpy(double alpha, const Tensor& x, Tensor& y) {
+  constexpr const char* op = "axpy";
+  detail::check_float(op, "x", x);
+  check_operand(op, "x", x, "y", y);
+  QUOPT_CHECK(std::isfinite(alpha), op, ": alpha = ", alpha, " must be finite");
+  const std::int64_t n = x.numel();
+  run(
+      op, x,
+      [&](auto tag) {
+        using T = decltype(tag);
+        host::axpy(alpha, x.data<T>(), y.data<T>(), n);
+      },
+      [&]([[maybe_unused]] auto tag) {
+#ifdef QUOPT_HAVE_CUDA
+        using T = decltype(tag);
+        cuda::axpy(alpha, x.data<T>(), y.data<T>(), n);
+#endif
+      });
+}
+
+void scale(Tensor& x, double s) {
+  constexpr const char* op = "scale";
+  detail::check_float(op, "x", x);
+  const std::int64_t n = x.numel();
+  run(
+      op, x,
+      [&](auto tag) {
+        using T = decltype(tag);
+        host::scale(x.data<T>(), s, n);
+      },
+      [&]([[maybe_unused]] auto tag) {
+#ifdef QUOPT_HAVE_CUDA
+        using T = decltype(tag);
+        cuda::scale(x.data<T>(), s, n);
+#endif
+      });
+}
+
+void fill(Tensor& x, double value) {
+  constexpr const char* op = "fill";
+  detail::check_float(op, "x", x);
+  const std::int64_t n = x.numel();
+  run(
+      op, x,
+      [&](auto tag) {
+        using T = decltype(tag);
+        host::fill(x.data<T>(), value, n);
+      },
+      [&]([[maybe_unused]] auto tag) {
+#ifdef QUOPT_HAVE_CUDA
+        using T = decltype(tag);
+        cuda::fill(x.data<T>(), value, n);
+#endif
+      });
+}
+
+}  // namespace quopt::kernels

@@ -1,0 +1,77 @@
+// relu2_* / swiglu_*: checks and routing (relu2_forward also on CUDA).
+#include "kernels/host/mlp.hpp"
+#include "kernels/dispatch.hpp"
+#include "kernels/ops.hpp"
+#ifdef QUOPT_HAVE_CUDA
+#include "kernels/cuda/mlp.hpp"
+#endif
+
+namespace quopt::kernels {
+
+namespace {
+// Elementwise operands: same dtype, device and number of elements as ref.
+void check_operand(const char* op, const char* ref_name, const Tensor& ref, const char* name,
+                   const Tensor& t) {
+  detail::check_like(op, ref_name, ref, name, t);
+  detail::check_same_numel(op, ref_name, ref, name, t);
+}
+}  // namespace
+
+void relu2_forward(const Tensor& x, Tensor& y) {
+  constexpr const char* op = "relu2_forward";
+  detail::check_float(op, "x", x);
+  check_operand(op, "x", x, "y", y);
+  const auto backend = detail::route(op, x);
+  detail::with_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if (backend == detail::Backend::Host) {
+      host::relu2_forward(x.data<T>(), y.data<T>(), x.numel());
+    } else {
+#ifdef QUOPT_HAVE_CUDA
+      cuda::relu2_forward(x.data<T>(), y.data<T>(), x.numel());
+#endif
+    }
+  });
+}
+
+void relu2_backward(const Tensor& dy, const Tensor& x, Tensor& dx) {
+  constexpr const char* op = "relu2_backward";
+  detail::check_float(op, "x", x);
+  check_operand(op, "x", x, "dy", dy);
+  check_operand(op, "x", x, "dx", dx);
+  if (detail::route(op, x) != detail::Backend::Host) detail::cuda_not_implemented(op, x);
+  detail::with_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    host::relu2_backward(dy.data<T>(), x.data<T>(), dx.data<T>(), x.numel());
+  });
+}
+
+void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& y) {
+  constexpr const char* op = "swiglu_forward";
+  detail::check_float(op, "gate", gate);
+  check_operand(op, "gate", gate, "up", up);
+  check_operand(op, "gate", gate, "y", y);
+  if (detail::route(op, gate) != detail::Backend::Host) detail::cuda_not_implemented(op, gate);
+  detail::with_float(gate.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    host::swiglu_forward(gate.data<T>(), up.data<T>(), y.data<T>(), gate.numel());
+  });
+}
+
+void swiglu_backward(const Tensor& dy, const Tensor& gate, const Tensor& up, Tensor& dgate, Tensor& dup) {
+  constexpr const char* op = "swiglu_backward";
+  detail::check_float(op, "gate", gate);
+  check_operand(op, "gate", gate, "up", up);
+  check_operand(op, "gate", gate, "dy", dy);
+  check_operand(op, "gate", gate, "dgate", dgate);
+  check_operand(op, "gate", gate, "dup", dup);
+  detail::check_no_overlap(op, "dgate", dgate, "dup", dup);
+  if (detail::route(op, gate) != detail::Backend::Host) detail::cuda_not_implemented(op, gate);
+  detail::with_float(gate.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    host::swiglu_backward(dy.data<T>(), gate.data<T>(), up.data<T>(), dgate.data<T>(), dup.data<T>(),
+                          gate.numel());
+  });
+}
+
+}  // namespace quopt::kernels

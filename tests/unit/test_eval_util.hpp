@@ -1,0 +1,137 @@
+#pragma once
+// Shared helpers of the test_eval_* tests: synthetic text, a tiny SentencePiece tokenizer trained on it,
+// a small random model with well-separated log-likelihoods, and a brute-force log-likelihood computed
+// from the logits in double precision (independent of the cross-entropy kernel, padding and batching).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/rng.hpp"
+#include "io/tokenizer.hpp"
+#include "model/olmo2.hpp"
+
+namespace quopt::evaltest {
+
+// Pseudo-English words from syllables, drawn with a skewed frequency.
+class TextGen {
+ public:
+  explicit TextGen(std::uint64_t seed) : rng_(seed, 11) {
+    const char* syll[] = {"ka", "lo",  "mi", "ter", "an", "dis", "ro",
+                          "ve", "sun", "pe", "tha", "or", "qui", "bel"};
+    const std::size_t ns = sizeof(syll) / sizeof(syll[0]);
+    for (int w = 0; w < 200; ++w) {
+      std::string word;
+      const int n = 1 + static_cast<int>(rng_.below(3));
+      for (int k = 0; k < n; ++k) word += syll[rng_.below(ns)];
+      words_.push_back(word);
+    }
+  }
+  std::string word() {
+    const double u = rng_.uniform();
+    return words_[static_cast<std::size_t>(200.0 * u * u)];
+  }
+  std::string words(int n) {
+    std::string s;
+    for (int i = 0; i < n; ++i) {
+      if (i) s += ' ';
+      s += word();
+    }
+    return s;
+  }
+  std::string sentence() { return words(4 + static_cast<int>(rng_.below(8))) + "."; }
+  std::uint64_t below(std::uint64_t n) { return rng_.below(n); }
+
+ private:
+  Rng rng_;
+  std::vector<std::string> words_;
+};
+
+inline const Tokenizer& test_tokenizer() {
+  static const Tokenizer tok = [] {
+    TextGen gen(3);
+    std::vector<std::string> lines;
+    for (int i = 0; i < 400; ++i) lines.push_back(gen.sentence());
+    lines.push_back("caf\xC3\xA9 na\xC3\xAFve \xC3\xA9t\xC3\xA9");  // a few non-ASCII characters
+    TokenizerTrainOptions o;
+    o.vocab_size = 360;  // 256 byte pieces + 3 specials + ~100 merges/characters
+    return Tokenizer::train_on_sentences(lines, o, "test sentences");
+  }();
+  return tok;
+}
+
+// A small model whose logits vary strongly (init_std 0.5 instead of OLMo2's 0.02), so the choices'
+// log-likelihoods differ by much more than float rounding.
+inline ModelConfig test_model_config(std::int64_t vocab, std::int64_t seq_len, double z_loss = 0.0) {
+  ModelConfig c;
+  c.d_model = 32;
+  c.n_layers = 2;
+  c.n_heads = 4;
+  c.n_kv_heads = 4;
+  c.vocab_size = vocab;
+  c.seq_len = seq_len;
+  c.z_loss = z_loss;
+  c.init_std = 0.5;
+  return c;
+}
+
+// Sum of log p(seq[i] | seq[0..i)) for i in [seq.size() - n_scored, seq.size()), from one unbatched
+// forward pass and a log-softmax over the logits in double precision. seq.size() <= seq_len + 1.
+inline double brute_loglik(const Olmo2& model, const std::vector<std::int32_t>& seq, std::int64_t n_scored) {
+  const auto T = static_cast<std::int64_t>(seq.size()) - 1;
+  Tensor in = Tensor::empty({1, T}, DType::I32), tgt = Tensor::empty({1, T}, DType::I32);
+  for (std::int64_t j = 0; j < T; ++j) {
+    in.data<std::int32_t>()[j] = seq[static_cast<std::size_t>(j)];
+    tgt.data<std::int32_t>()[j] = seq[static_cast<std::size_t>(j + 1)];
+  }
+  Activations act;
+  model.forward(in, tgt, act);
+  const std::int64_t V = model.config().vocab_size;
+  const float* lg = act.logits.data<float>();
+  double total = 0.0;
+  for (std::int64_t j = T - n_scored; j < T; ++j) {
+    double mx = -1e300;
+    for (std::int64_t v = 0; v < V; ++v) mx = std::max(mx, static_cast<double>(lg[j * V + v]));
+    double s = 0.0;
+    for (std::int64_t v = 0; v < V; ++v) s += std::exp(static_cast<double>(lg[j * V + v]) - mx);
+    total += static_cast<double>(lg[j * V + seq[static_cast<std::size_t>(j + 1)]]) - mx - std::log(s);
+  }
+  return total;
+}
+
+// A fresh temporary directory, removed with the object.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "quopt_eval_XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// The message of the quopt::Error `f` throws ("" if none).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace quopt::evaltest
