@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "core/error.hpp"
+#include "optim/optimizer.hpp"
 
 namespace quopt {
 
@@ -153,7 +154,8 @@ Schema build_schema() {
 
   // [optimizer]
   s.add(
-      string_key("optimizer.name", "adamw", {"adamw"}, "optimizer (AdamW, arXiv 1711.05101; more to come)"));
+      string_key("optimizer.name", "adamw", {"adamw", "muon", "scion", "shampoo", "soap", "psgd"},
+                 "optimizer: the six of the study (arXiv 2509.23500); AdamW (arXiv 1711.05101) as default"));
   s.add(exclusive_min(float_key(
       "optimizer.lr", 1e-3, 0.0, kNone,
       "peak learning rate; the paper tunes it per optimizer and size (arXiv 2509.23500); 1e-3 is a quopt "
@@ -170,6 +172,9 @@ Schema build_schema() {
                                 "second-moment decay; 0.95 as OLMo2 (arXiv 2501.00656)")));
   s.add(exclusive_min(float_key("optimizer.adamw.eps", 1e-8, 0.0, kNone,
                                 "denominator epsilon; 1e-8 as OLMo2 (arXiv 2501.00656)")));
+
+  // [optimizer.<name>]: each optimizer's own keys, defaults next to their code in src/optim/
+  add_optimizer_keys(s);
 
   // [quant]: quantization-aware training and post-training quantization
   s.add(string_key("quant.qat", "none", {"none", "quest"},

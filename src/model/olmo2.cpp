@@ -106,15 +106,16 @@ void Olmo2::init(std::uint64_t seed) {
 
 void Olmo2::block_forward(const BlockParams& w, const Tensor& x, std::int64_t B, std::int64_t T,
                           BlockActivations& c, Tensor& y) const {
+  const std::int64_t blk = stage_.first_block + (&w - blocks_.data());
   const std::int64_t N = B * T, C = cfg_.d_model, D = cfg_.head_dim(), F = cfg_.mlp_hidden();
   const std::int64_t H = cfg_.n_heads, Hkv = cfg_.n_kv_heads;
   c.x = x;
   c.q_raw = new_tensor({N, H * D});
   c.k_raw = new_tensor({N, Hkv * D});
   c.v = new_tensor({N, Hkv * D});
-  linear_forward(x, *w.q, c.q_raw);
-  linear_forward(x, *w.k, c.k_raw);
-  linear_forward(x, *w.v, c.v);
+  linear_fwd(blk, kQ, x, *w.q, c.q_raw, c);
+  linear_fwd(blk, kK, x, *w.k, c.k_raw, c);
+  linear_fwd(blk, kV, x, *w.v, c.v, c);
   if (cfg_.qk_norm) {
     c.q = new_tensor({N, H * D});
     c.k = new_tensor({N, Hkv * D});
@@ -136,7 +137,7 @@ void Olmo2::block_forward(const BlockParams& w, const Tensor& x, std::int64_t B,
   k::attention_forward(c.q, c.k, c.v, c.att, c.lse);
   c.att = c.att.reshape({N, H * D});
   c.o = new_tensor({N, C});
-  linear_forward(c.att, *w.o, c.o);
+  linear_fwd(blk, kO, c.att, *w.o, c.o, c);
   c.o_rstd = new_tensor({N});
   c.h = new_tensor({N, C});
   k::rmsnorm_forward(c.o, w.attn_norm->value, cfg_.norm_eps, c.h, c.o_rstd);
@@ -144,19 +145,40 @@ void Olmo2::block_forward(const BlockParams& w, const Tensor& x, std::int64_t B,
 
   c.u = new_tensor({N, F});
   c.a = new_tensor({N, F});
-  linear_forward(c.h, *w.up, c.u);
+  linear_fwd(blk, kUp, c.h, *w.up, c.u, c);
   if (cfg_.mlp == MlpKind::SwiGLU) {
     c.g = new_tensor({N, F});
-    linear_forward(c.h, *w.gate, c.g);
+    linear_fwd(blk, kGate, c.h, *w.gate, c.g, c);
     k::swiglu_forward(c.g, c.u, c.a);
   } else {
     k::relu2_forward(c.u, c.a);
   }
   c.d = new_tensor({N, C});
-  linear_forward(c.a, *w.down, c.d);
+  linear_fwd(blk, kDown, c.a, *w.down, c.d, c);
   c.d_rstd = new_tensor({N});
   k::rmsnorm_forward(c.d, w.mlp_norm->value, cfg_.norm_eps, y, c.d_rstd);
   k::add(c.h, y, y);  // y = h + RMSNorm(MLP(h))
+}
+
+namespace {
+const char* const kLinName[] = {"attn_q", "attn_k", "attn_v", "attn_o", "mlp_up", "mlp_gate", "mlp_down"};
+}
+
+void Olmo2::linear_fwd(std::int64_t block, Lin which, const Tensor& x, const Parameter& w, Tensor& y,
+                       BlockActivations& c) const {
+  if (observer_) observer_(block, kLinName[which], x, w.value);
+  if (quant_ && quant_->applies(kLinName[which]))
+    quant_->forward(x, w.value, y, c.lin[which]);
+  else
+    linear_forward(x, w, y);
+}
+
+void Olmo2::linear_bwd(Lin which, const Tensor& dy, const Tensor& x, Parameter& w, BlockActivations& c, Tensor& dx,
+                       bool accumulate_dx) const {
+  if (quant_ && quant_->applies(kLinName[which]))
+    quant_->backward(dy, x, w.value, c.lin[which], dx, accumulate_dx, w.grad);
+  else
+    linear_backward(dy, x, w, dx, accumulate_dx);
 }
 
 LossSum Olmo2::forward(const Tensor& tokens, const Tensor& targets, Activations& act) const {
@@ -221,23 +243,23 @@ void Olmo2::block_backward(BlockParams& w, BlockActivations& c, std::int64_t B, 
   Tensor dd = new_tensor({N, C});
   k::rmsnorm_backward(dy, c.d, w.mlp_norm->value, c.d_rstd, dd, w.mlp_norm->grad);
   Tensor da = new_tensor({N, F});
-  linear_backward(dd, c.a, *w.down, da, false);
+  linear_bwd(kDown, dd, c.a, *w.down, c, da, false);
   Tensor du = new_tensor({N, F});
   if (cfg_.mlp == MlpKind::SwiGLU) {
     Tensor dg = new_tensor({N, F});
     k::swiglu_backward(da, c.g, c.u, dg, du);
-    linear_backward(dg, c.h, *w.gate, dh, true);
+    linear_bwd(kGate, dg, c.h, *w.gate, c, dh, true);
   } else {
     k::relu2_backward(da, c.u, du);
   }
-  linear_backward(du, c.h, *w.up, dh, true);
+  linear_bwd(kUp, du, c.h, *w.up, c, dh, true);
 
   // h = x + RMSNorm(o), o = Attn(q, k, v) W_o^T
   dx.copy_from(dh);
   Tensor dout = new_tensor({N, C});
   k::rmsnorm_backward(dh, c.o, w.attn_norm->value, c.o_rstd, dout, w.attn_norm->grad);
   Tensor datt = new_tensor({N, H * D});
-  linear_backward(dout, c.att, *w.o, datt, false);
+  linear_bwd(kO, dout, c.att, *w.o, c, datt, false);
   Tensor dq = new_tensor({B, T, H, D}), dk = new_tensor({B, T, Hkv, D}), dv = new_tensor({B, T, Hkv, D});
   k::attention_backward(datt.reshape({B, T, H, D}), c.q, c.k, c.v, c.att.reshape({B, T, H, D}), c.lse, dq, dk,
                         dv);
@@ -250,9 +272,9 @@ void Olmo2::block_backward(BlockParams& w, BlockActivations& c, std::int64_t B, 
     k::rmsnorm_backward(dq.reshape({N, H * D}), c.q_raw, w.q_norm->value, c.q_rstd, dq_raw, w.q_norm->grad);
     k::rmsnorm_backward(dk.reshape({N, Hkv * D}), c.k_raw, w.k_norm->value, c.k_rstd, dk_raw, w.k_norm->grad);
   }
-  linear_backward(dq_raw, c.x, *w.q, dx, true);
-  linear_backward(dk_raw, c.x, *w.k, dx, true);
-  linear_backward(dv.reshape({N, Hkv * D}), c.x, *w.v, dx, true);
+  linear_bwd(kQ, dq_raw, c.x, *w.q, c, dx, true);
+  linear_bwd(kK, dk_raw, c.x, *w.k, c, dx, true);
+  linear_bwd(kV, dv.reshape({N, Hkv * D}), c.x, *w.v, c, dx, true);
 }
 
 void Olmo2::backward(Activations& act, double dscale) {

@@ -11,6 +11,7 @@
 
 #include "core/tensor.hpp"
 #include "model/config.hpp"
+#include "model/linear.hpp"
 #include "model/params.hpp"
 
 namespace quopt {
@@ -27,6 +28,8 @@ struct BlockActivations {
   Tensor u, g;                  // MLP up (and gate for SwiGLU) pre-activation [N, F]
   Tensor a;                     // MLP activation
   Tensor d, d_rstd;             // MLP down output (pre post-norm)
+  // Caches of quantized linears (used only when a LinearQuant applies): q, k, v, o, up, gate, down.
+  LinearCache lin[7];
 };
 
 struct Activations {
@@ -58,6 +61,11 @@ class Olmo2 {
   const StageSpec& stage() const { return stage_; }
 
   const ModelConfig& config() const { return cfg_; }
+  // Quantized arithmetic for the block linears it selects (nullptr: exact); see model/linear.hpp.
+  void set_linear_quant(std::shared_ptr<const LinearQuant> q) { quant_ = std::move(q); }
+  const LinearQuant* linear_quant() const { return quant_.get(); }
+  // Observer of every block linear's input during forwards (nullptr: none).
+  void set_linear_observer(LinearObserver obs) { observer_ = std::move(obs); }
   DType dtype() const { return dt_; }
   ParameterSet& params() { return params_; }
   const ParameterSet& params() const { return params_; }
@@ -92,6 +100,11 @@ class Olmo2 {
   void block_backward(BlockParams& w, BlockActivations& c, std::int64_t B, std::int64_t T, const Tensor& dy,
                       Tensor& dx);
   Tensor new_tensor(const Shape& s) const { return Tensor::empty(s, dt_); }
+  enum Lin { kQ, kK, kV, kO, kUp, kGate, kDown };
+  void linear_fwd(std::int64_t block, Lin which, const Tensor& x, const Parameter& w, Tensor& y,
+                  BlockActivations& c) const;
+  void linear_bwd(Lin which, const Tensor& dy, const Tensor& x, Parameter& w, BlockActivations& c, Tensor& dx,
+                  bool accumulate_dx) const;
 
   ModelConfig cfg_;
   DType dt_;
@@ -101,6 +114,8 @@ class Olmo2 {
   Parameter* head_ = nullptr;  // == embed_ when tied
   Parameter* final_norm_ = nullptr;
   std::vector<BlockParams> blocks_;
+  std::shared_ptr<const LinearQuant> quant_;
+  LinearObserver observer_;
 };
 
 // Name, role and shape of every parameter a stage holds, in construction order (no allocation).

@@ -5,8 +5,17 @@
 #include "core/error.hpp"
 #include "io/run_config.hpp"
 #include "optim/adamw.hpp"
+#include "optim/muon.hpp"
+#include "optim/psgd_kron.hpp"
+#include "optim/scion.hpp"
 
 namespace quopt {
+
+void add_optimizer_keys(Schema& s) {
+  add_muon_keys(s);
+  add_scion_keys(s);
+  add_psgd_keys(s);
+}
 
 bool decays(const OptimizerConfig& cfg, ParamRole role) {
   const std::string r = role_name(role);
@@ -29,9 +38,11 @@ std::int64_t state_bytes(const std::vector<NamedTensor>& state) {
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, ParameterSet& params,
                                           const OptimizerContext& ctx) {
-  (void)ctx;
   if (cfg.name == "adamw") return std::make_unique<AdamW>(cfg, params);
-  fail("optimizer.name = \"", cfg.name, "\" is not implemented; available: adamw");
+  if (cfg.name == "muon") return make_muon(cfg, params, ctx);
+  if (cfg.name == "scion") return make_scion(cfg, params, ctx);
+  if (cfg.name == "psgd") return make_psgd(cfg, params, ctx);
+  fail("optimizer.name = \"", cfg.name, "\" is not implemented yet; available: adamw, muon, scion, psgd");
 }
 
 }  // namespace quopt

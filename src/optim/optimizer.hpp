@@ -53,6 +53,10 @@ class Optimizer {
   std::int64_t steps_ = 0;
 };
 
+class Schema;
+// Adds every optimizer's own keys (optimizer.<name>.*) to the run schema.
+void add_optimizer_keys(Schema& s);
+
 // Builds the optimizer named by cfg.name for these parameters.
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, ParameterSet& params,
                                           const OptimizerContext& ctx = {});

@@ -349,7 +349,9 @@ TEST(ShippedConfigs, AdamwFileHoldsTheDefaults) {
   const Config c = Config::load(quopt_schema(), f.string());
   const Config d = defaults();
   for (const auto& k : quopt_schema().keys()) {
-    if (k.rfind("optimizer.", 0) == 0 && k != "optimizer.lr") {
+    const bool own = k.rfind("optimizer.", 0) == 0 && k != "optimizer.lr" &&
+                     (k.rfind("optimizer.adamw.", 0) == 0 || k.find('.', 10) == std::string::npos);
+    if (own) {
       EXPECT_EQ(c.source(k), f.string()) << k;
       EXPECT_TRUE(c.get(k) == d.get(k)) << k;
     } else {
