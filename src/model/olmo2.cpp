@@ -104,10 +104,10 @@ void Olmo2::init(std::uint64_t seed) {
   }
 }
 
-void Olmo2::block_forward(const BlockParams& w, const Tensor& x, std::int64_t B, std::int64_t T,
-                          BlockActivations& c, Tensor& y) const {
+void Olmo2::attn_forward(const BlockParams& w, const Tensor& x, std::int64_t B, std::int64_t T,
+                         BlockActivations& c) const {
   const std::int64_t blk = stage_.first_block + (&w - blocks_.data());
-  const std::int64_t N = B * T, C = cfg_.d_model, D = cfg_.head_dim(), F = cfg_.mlp_hidden();
+  const std::int64_t N = B * T, C = cfg_.d_model, D = cfg_.head_dim();
   const std::int64_t H = cfg_.n_heads, Hkv = cfg_.n_kv_heads;
   c.x = x;
   c.q_raw = new_tensor({N, H * D});
@@ -142,7 +142,12 @@ void Olmo2::block_forward(const BlockParams& w, const Tensor& x, std::int64_t B,
   c.h = new_tensor({N, C});
   k::rmsnorm_forward(c.o, w.attn_norm->value, cfg_.norm_eps, c.h, c.o_rstd);
   k::add(x, c.h, c.h);  // h = x + RMSNorm(Attn(x))
+}
 
+void Olmo2::mlp_forward(const BlockParams& w, std::int64_t B, std::int64_t T, BlockActivations& c,
+                        Tensor& y) const {
+  const std::int64_t blk = stage_.first_block + (&w - blocks_.data());
+  const std::int64_t N = B * T, C = cfg_.d_model, F = cfg_.mlp_hidden();
   c.u = new_tensor({N, F});
   c.a = new_tensor({N, F});
   linear_fwd(blk, kUp, c.h, *w.up, c.u, c);
@@ -179,6 +184,59 @@ void Olmo2::linear_bwd(Lin which, const Tensor& dy, const Tensor& x, Parameter& 
     quant_->backward(dy, x, w.value, c.lin[which], dx, accumulate_dx, w.grad);
   else
     linear_backward(dy, x, w, dx, accumulate_dx);
+}
+
+void Olmo2::block_forward(const BlockParams& w, const Tensor& x, std::int64_t B, std::int64_t T,
+                          BlockActivations& c, Tensor& y) const {
+  attn_forward(w, x, B, T, c);
+  mlp_forward(w, B, T, c, y);
+}
+
+std::int64_t Olmo2::module_count() const { return 2 * cfg_.n_layers + 3; }
+
+std::string Olmo2::module_name(std::int64_t m) const {
+  QUOPT_CHECK(m >= 0 && m < module_count(), "module ", m, " out of range [0, ", module_count(), ")");
+  if (m == 0) return "embed";
+  if (m == module_count() - 2) return "final_norm";
+  if (m == module_count() - 1) return "head";
+  return block_name((m - 1) / 2) + ((m - 1) % 2 == 0 ? ".attn" : ".mlp");
+}
+
+Tensor Olmo2::module_forward(std::int64_t m, const Tensor& input, std::int64_t B, std::int64_t T) const {
+  QUOPT_CHECK(stage_.embedding && stage_.head && stage_.first_block == 0 && stage_.last_block == cfg_.n_layers,
+              "module_forward needs the whole model");
+  const std::int64_t N = B * T, C = cfg_.d_model;
+  QUOPT_CHECK(m >= 0 && m < module_count(), "module ", m, " out of range [0, ", module_count(), ")");
+  if (m == 0) {
+    QUOPT_CHECK(input.dtype() == DType::I32 && input.numel() == N, "module 0 (embed) takes i32 tokens [", B, ", ",
+                T, "], got ", input.describe());
+    Tensor x = new_tensor({N, C});
+    k::embedding_forward(input.reshape({N}), embed_->value, x);
+    return x;
+  }
+  QUOPT_CHECK(input.dtype() == dt_ && input.numel() == N * C, "module ", module_name(m), " takes [", N, ", ", C,
+              "], got ", input.describe());
+  const Tensor x = input.reshape({N, C});
+  if (m == module_count() - 2) {
+    Tensor z = new_tensor({N, C}), rstd = new_tensor({N});
+    k::rmsnorm_forward(x, final_norm_->value, cfg_.norm_eps, z, rstd);
+    return z;
+  }
+  if (m == module_count() - 1) {
+    Tensor logits = new_tensor({N, cfg_.vocab_size});
+    linear_forward(x, *head_, logits);
+    return logits;
+  }
+  const auto& w = blocks_[static_cast<std::size_t>((m - 1) / 2)];
+  BlockActivations c;
+  if ((m - 1) % 2 == 0) {
+    attn_forward(w, x, B, T, c);
+    return c.h;
+  }
+  c.h = x;
+  Tensor y = new_tensor({N, C});
+  mlp_forward(w, B, T, c, y);
+  return y;
 }
 
 LossSum Olmo2::forward(const Tensor& tokens, const Tensor& targets, Activations& act) const {

@@ -80,6 +80,15 @@ class Olmo2 {
   // Backward of that forward: parameter gradients += dscale * d(sum of losses)/d(param).
   void backward(Activations& act, double dscale);
 
+  // The module chain of the ABC analysis (docs/analysis.md): module 0 is the embedding (tokens -> h),
+  // then for each block i module 1+2i is the attention sub-module h -> h + RMSNorm(Attn(h)) and 2+2i
+  // the MLP sub-module h -> h + RMSNorm(MLP(h)); then the final norm and the head (h -> logits).
+  // Composing them in order is forward(). Whole model only.
+  std::int64_t module_count() const;
+  std::string module_name(std::int64_t m) const;  // embed, block.NN.attn, block.NN.mlp, final_norm, head
+  // Module m on its input (tokens i32 [B, T] for module 0, else [B*T, C]); returns its output.
+  Tensor module_forward(std::int64_t m, const Tensor& input, std::int64_t batch, std::int64_t seq) const;
+
   // Pipeline-stage forms. forward_stage: the input is tokens i32 [B, T] on a stage with the embedding,
   // else the previous stage's output [B*T, C]; returns this stage's output [B*T, C], or, on a stage
   // with the head, the logits-side result in *loss (the returned tensor is then undefined).
@@ -97,6 +106,9 @@ class Olmo2 {
   };
   void block_forward(const BlockParams& w, const Tensor& x, std::int64_t B, std::int64_t T,
                      BlockActivations& c, Tensor& y) const;
+  void attn_forward(const BlockParams& w, const Tensor& x, std::int64_t B, std::int64_t T,
+                    BlockActivations& c) const;
+  void mlp_forward(const BlockParams& w, std::int64_t B, std::int64_t T, BlockActivations& c, Tensor& y) const;
   void block_backward(BlockParams& w, BlockActivations& c, std::int64_t B, std::int64_t T, const Tensor& dy,
                       Tensor& dx);
   Tensor new_tensor(const Shape& s) const { return Tensor::empty(s, dt_); }

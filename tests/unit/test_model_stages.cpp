@@ -68,3 +68,35 @@ TEST(ModelStages, TwoStagesMatchWholeModel) {
 
 }  // namespace
 }  // namespace quopt
+
+namespace quopt {
+namespace {
+
+// Composing the ABC module chain reproduces the forward's logits exactly.
+TEST(ModelModules, ChainComposesToForward) {
+  ModelConfig cfg;
+  cfg.d_model = 16;
+  cfg.n_layers = 2;
+  cfg.n_heads = 2;
+  cfg.n_kv_heads = 1;
+  cfg.vocab_size = 19;
+  cfg.seq_len = 5;
+  Olmo2 model(cfg);
+  model.init(4);
+  const std::int64_t B = 2, T = 5;
+  Tensor tokens = Tensor::empty({B, T}, DType::I32), targets = Tensor::zeros({B, T}, DType::I32);
+  for (std::int64_t i = 0; i < B * T; ++i) tokens.data<std::int32_t>()[i] = static_cast<std::int32_t>((7 * i) % 19);
+  Activations act;
+  model.forward(tokens, targets, act);
+  ASSERT_EQ(model.module_count(), 7);
+  EXPECT_EQ(model.module_name(0), "embed");
+  EXPECT_EQ(model.module_name(3), "block.01.attn");
+  EXPECT_EQ(model.module_name(6), "head");
+  Tensor h = tokens;
+  for (std::int64_t m = 0; m < model.module_count(); ++m) h = model.module_forward(m, h, B, T);
+  ASSERT_EQ(h.numel(), act.logits.numel());
+  for (std::int64_t i = 0; i < h.numel(); ++i) EXPECT_EQ(h.data<float>()[i], act.logits.data<float>()[i]);
+}
+
+}  // namespace
+}  // namespace quopt
