@@ -585,6 +585,20 @@ void H5File::create_dataset(const std::string& path, const Shape& shape, DType d
   }
 }
 
+void H5File::remove(const std::string& path) {
+  std::vector<std::string> comps;
+  const std::string err = capture([&] {
+    require_writable("remove");
+    comps = split_path(path, path_);
+    if (comps.empty()) fail("cannot remove the root group of '", path_, "'; remove its members instead");
+    if (probe(file_, path_, comps) == 0)
+      fail("cannot remove '", join_path(comps), "' from '", path_, "': it does not exist (check with exists())");
+  });
+  agree("remove", cat("remove ", path), err);
+  if (H5Ldelete(file_, join_path(comps).c_str(), H5P_DEFAULT) < 0)
+    fail("cannot remove '", join_path(comps), "' from '", path_, "': ", hdf5_cause());
+}
+
 // ---- attributes ----------------------------------------------------------------------------------------
 
 namespace {

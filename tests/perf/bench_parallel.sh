@@ -13,12 +13,12 @@ cat > run.toml <<TOML
 d_model = 128
 n_layers = 4
 n_heads = 4
-vocab_size = 1024
+vocab_size = 512
 seq_len = 128
 [tokenize]
 inputs = ["corpus.txt"]
 out_dir = "tok"
-vocab_size = 1024
+vocab_size = 512
 [data]
 train = "tok/train.bin"
 val = "tok/val.bin"
