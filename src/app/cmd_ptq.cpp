@@ -1,14 +1,139 @@
+// quopt ptq CONFIG --run DIR [--scheme S]...: post-training quantization of DIR/run.h5 with each scheme
+// (default: [quant] schemes), evaluation of the full-precision and quantized models on the same data,
+// and the quantization record under /quant/<scheme> (docs/run-file.md).
+// quopt eval CONFIG --run DIR [--quant SCHEME]: evaluation only.
+#include <mpi.h>
+
+#include <cstdio>
+#include <map>
+
 #include "app/commands.hpp"
+#include "app/config_loader.hpp"
+#include "app/model_eval.hpp"
 #include "core/error.hpp"
+#include "core/log.hpp"
+#include "io/batch_loader.hpp"
+#include "kernels/ops.hpp"
+#include "quant/ptq.hpp"
 
 namespace quopt::app {
 
-int cmd_ptq(const CommonArgs&, const std::string&, const std::vector<std::string>&) {
-  fail("quopt ptq is being implemented in this change series");
+namespace {
+
+std::vector<Tensor> calibration_batches(const RunConfig& cfg) {
+  const TokenShard train = TokenShard::open(cfg.data.train);
+  // Seed offset: calibration sequences differ from the first training batches (quopt choice).
+  BatchLoader loader(train, cfg.model.seq_len, cfg.train.seed + 7919, BatchOrder::Shuffled);
+  std::vector<Tensor> out;
+  const std::int64_t rows = cfg.train.micro_batch_size;
+  for (std::int64_t b = 0; b < cfg.quant.calibration_batches; ++b) {
+    Tensor in, tgt;
+    loader.load(b, rows, 0, rows, in, tgt);
+    out.push_back(in);
+  }
+  return out;
 }
 
-int cmd_analyze(const CommonArgs&, const std::string&, const std::vector<std::string>&) {
-  fail("quopt analyze is being implemented in this change series");
+// The first `rows` rows of x (all when it has fewer).
+Tensor head_rows(const Tensor& x, std::int64_t rows) { return x.slice(0, std::min(rows, x.dim(0))).clone(); }
+
+// Per block linear of the full-precision model on one batch: its input X, X - Q(X), and the layer's own
+// output error Q(X) Q(W)^T - X W^T.
+void record_activations(H5File& f, const std::string& root, Olmo2& fp, const Olmo2& q, const Tensor& tokens,
+                        const std::vector<std::string>& layers, std::int64_t rows) {
+  const auto* act = dynamic_cast<const ActQuantLinear*>(q.linear_quant());
+  std::vector<std::pair<std::string, Tensor>> inputs;  // (parameter name, X)
+  const std::set<std::string> selected(layers.begin(), layers.end());
+  fp.set_linear_observer([&](std::int64_t blk, const std::string& param, const Tensor& x, const Tensor&) {
+    if (selected.count(param)) inputs.emplace_back(block_name(blk) + "/" + param, head_rows(x, rows));
+  });
+  Activations a;
+  fp.forward(tokens, Tensor::zeros(tokens.shape(), DType::I32), a);
+  fp.set_linear_observer(nullptr);
+  for (const auto& [name, x] : inputs) {
+    const Tensor xq = act ? act->quantize(x) : x;
+    Tensor xerr = x.clone();
+    kernels::axpy(-1.0, xq, xerr);
+    const Tensor& w = fp.params().get(name).value;
+    const Tensor& wq = q.params().get(name).value;
+    Tensor y = Tensor::empty({x.dim(0), w.dim(0)}), yq = Tensor::empty({x.dim(0), w.dim(0)});
+    kernels::matmul(x, false, w, true, y);
+    kernels::matmul(xq, false, wq, true, yq);
+    kernels::axpy(-1.0, y, yq);
+    f.write_tensor(root + "/activations/" + name + "_input", x, 0);
+    f.write_tensor(root + "/activations/" + name + "_input_error", xerr, 0);
+    f.write_tensor(root + "/outputs/" + name + "_output_error", yq, 0);
+  }
+}
+
+}  // namespace
+
+int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& scheme_names) {
+  const LoadedConfig lc = load_config(a);
+  const RunConfig& cfg = lc.run;
+  const std::vector<std::string>& names = scheme_names.empty() ? cfg.quant.schemes : scheme_names;
+  std::vector<QuantScheme> schemes;
+  for (const auto& n : names) schemes.push_back(parse_quant_scheme(n));  // all errors before any work
+  QUOPT_CHECK(!schemes.empty(), "no PTQ scheme: set quant.schemes or pass --scheme");
+  const std::string run_file = run_dir + "/run.h5";
+  auto fp = load_trained_model(cfg, run_file);
+  const EvalData data = load_eval_data(cfg);
+  const std::vector<Tensor> calib = calibration_batches(cfg);
+
+  const EvalResult fp_result = evaluate_model(*fp, data, cfg);
+  log_info("full precision: ", describe(fp_result));
+  H5File f = H5File::open_rw(run_file, MPI_COMM_WORLD);
+  write_eval(f, "eval", fp_result);
+  for (const QuantScheme& s : schemes) {
+    auto q = load_trained_model(cfg, run_file);
+    const PtqOutcome o = quantize_model(*q, s, cfg.quant.layers, calib);
+    const EvalResult r = evaluate_model(*q, data, cfg);
+    char delta[48];
+    std::snprintf(delta, sizeof delta, " (loss %+.5f vs full precision)", r.val.loss - fp_result.val.loss);
+    log_info(s.name, ": ", describe(r), delta);
+    const std::string root = "quant/" + s.name;
+    if (f.exists(root)) f.remove(root);
+    f.create_group(root);
+    f.set_attr(root, "method", std::string(quant_method_name(s.method)));
+    f.set_attr(root, "weight_bits", static_cast<std::int64_t>(s.weight_bits));
+    f.set_attr(root, "act_bits", static_cast<std::int64_t>(s.act_bits));
+    f.set_attr(root, "granularity", std::string(quant_granularity(s)));
+    f.set_attr(root, "group_size", s.group_size);
+    std::string layers;
+    for (const auto& l : cfg.quant.layers) layers += (layers.empty() ? "" : ",") + l;
+    f.set_attr(root, "layers", layers);
+    write_eval(f, root + "/eval", r);
+    for (const auto& t : o.weight_error) f.write_tensor(root + "/weights/" + t.name, t.tensor, 0);
+    for (const auto& t : o.scales) f.write_tensor(root + "/weights/" + t.name, t.tensor, 0);
+    record_activations(f, root, *fp, *q, calib.front(), cfg.quant.layers, cfg.quant.record_rows);
+  }
+  f.close();
+  log_info("wrote /eval and /quant/{", [&] {
+    std::string s;
+    for (const auto& q : schemes) s += (s.empty() ? "" : ",") + q.name;
+    return s;
+  }(), "} to ", run_file);
+  return 0;
+}
+
+int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string& scheme) {
+  const LoadedConfig lc = load_config(a);
+  const RunConfig& cfg = lc.run;
+  const std::string run_file = run_dir + "/run.h5";
+  auto model = load_trained_model(cfg, run_file);
+  const EvalData data = load_eval_data(cfg);
+  std::string group = "eval";
+  if (!scheme.empty()) {
+    const QuantScheme s = parse_quant_scheme(scheme);
+    quantize_model(*model, s, cfg.quant.layers, s.method == QuantMethod::Gptq ? calibration_batches(cfg) : std::vector<Tensor>{});
+    group = "quant/" + s.name + "/eval";
+  }
+  const EvalResult r = evaluate_model(*model, data, cfg);
+  log_info(scheme.empty() ? "full precision" : scheme, ": ", describe(r));
+  H5File f = H5File::open_rw(run_file, MPI_COMM_WORLD);
+  write_eval(f, group, r);
+  f.close();
+  return 0;
 }
 
 }  // namespace quopt::app

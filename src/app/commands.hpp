@@ -25,6 +25,8 @@ struct BenchArgs {
 int cmd_bench(const CommonArgs& a, const BenchArgs& b);
 // quopt ptq CONFIG --run DIR: quantize DIR/run.h5 with each scheme, evaluate, write /quant/<scheme>.
 int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& schemes);
+// quopt eval CONFIG --run DIR [--quant SCHEME]: validation loss/perplexity and task accuracies.
+int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string& scheme);
 // quopt analyze CONFIG --run DIR --quant SCHEME: outlier metrics and the ABC decomposition.
 int cmd_analyze(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& schemes);
 int cmd_study_plan(const std::string& study, bool count_only);

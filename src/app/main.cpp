@@ -46,6 +46,22 @@ int main(int argc, char** argv) {
   c_bench->add_option("--steps", bench_args.steps, "timed steps")->check(CLI::PositiveNumber);
   c_bench->add_option("--warmup", bench_args.warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
 
+  quopt::app::CommonArgs ptq, eval, analyze;
+  std::string run_dir, eval_scheme;
+  std::vector<std::string> schemes;
+  auto* c_ptq = app.add_subcommand("ptq", "quantize a trained run (PTQ), evaluate, record /quant in run.h5");
+  add_common(c_ptq, ptq, false);
+  c_ptq->add_option("--run", run_dir, "run directory holding run.h5")->required();
+  c_ptq->add_option("--scheme", schemes, "scheme, e.g. rtn-w4a4 (repeatable; default: quant.schemes)");
+  auto* c_eval = app.add_subcommand("eval", "validation loss, perplexity and zero-shot accuracy of a run");
+  add_common(c_eval, eval, false);
+  c_eval->add_option("--run", run_dir, "run directory holding run.h5")->required();
+  c_eval->add_option("--quant", eval_scheme, "evaluate the model quantized with this scheme");
+  auto* c_analyze = app.add_subcommand("analyze", "outlier metrics and the ABC decomposition of a quantized run");
+  add_common(c_analyze, analyze, false);
+  c_analyze->add_option("--run", run_dir, "run directory holding run.h5 (after quopt ptq)")->required();
+  c_analyze->add_option("--quant", schemes, "scheme(s) recorded by quopt ptq (default: quant.schemes)");
+
   auto* c_study = app.add_subcommand("study", "plan or run a study (sizes x optimizers x learning rates)");
   c_study->require_subcommand(1);
   std::string study_file, stage = "all";
@@ -70,6 +86,9 @@ int main(int argc, char** argv) {
     if (*c_train) return quopt::app::cmd_train(train, resume);
     if (*c_info) return quopt::app::cmd_info(info);
     if (*c_bench) return quopt::app::cmd_bench(bench, bench_args);
+    if (*c_ptq) return quopt::app::cmd_ptq(ptq, run_dir, schemes);
+    if (*c_eval) return quopt::app::cmd_eval(eval, run_dir, eval_scheme);
+    if (*c_analyze) return quopt::app::cmd_analyze(analyze, run_dir, schemes);
     if (*c_plan) return quopt::app::cmd_study_plan(study_file, count_only);
     if (*c_run) return quopt::app::cmd_study_run(study_file, index, stage);
   } catch (const quopt::Error& e) {

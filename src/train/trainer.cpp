@@ -21,6 +21,7 @@
 #include "parallel/grad_sync.hpp"
 #include "parallel/grid.hpp"
 #include "parallel/pipeline.hpp"
+#include "quant/qat.hpp"
 #include "train/schedule.hpp"
 
 namespace quopt {
@@ -112,6 +113,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
 
   Olmo2 model(mc, DType::F32, spec);
   model.init(tc.seed);
+  model.set_linear_quant(make_qat(cfg.quant));  // QuEST QAT when [quant] qat = "quest"; else exact
   OptimizerContext octx;
   octx.data = grid.data();
   octx.seed = tc.seed;

@@ -38,6 +38,9 @@ val_every = 20
 val_batches = 2
 [optimizer]
 lr = 3e-3
+[eval]
+builtin_examples = 40
+val_batches = 4
 [output]
 dir = "run1"
 TOML
@@ -91,6 +94,42 @@ l = lambda d: [(r['step'], r.get('loss'), r.get('val_loss')) for r in map(json.l
 assert l('run1') == l('run3'), 'the resolved config did not reproduce the run'
 print('e2e: resolved config reproduces the run')"
 fi
+
+# PTQ with two schemes, then eval: quantized losses are higher, every promised dataset is there.
+"$QUOPT" ptq run.toml --run run1 --scheme rtn-w4a4 --scheme gptq-w4 > ptq.log
+"$QUOPT" eval run.toml --run run1 --quant rtn-w4a4 > eval.log
+python3 - <<'PY'
+import h5py
+with h5py.File("run1/run.h5", "r") as f:
+    fp = f["eval"].attrs["val_loss"]
+    assert "continuation" in f["eval/tasks"], list(f["eval/tasks"])
+    for s in ("rtn-w4a4", "gptq-w4"):
+        g = f["quant/" + s]
+        q = g["eval"].attrs["val_loss"]
+        assert q > fp, f"{s}: quantized loss {q} not above full precision {fp}"
+        assert g.attrs["weight_bits"] == 4 and g.attrs["method"] == s.split("-")[0]
+        assert g.attrs["act_bits"] == (4 if s.endswith("a4") else 0)
+        for blk in ("block.00", "block.01"):
+            for p in ("attn_q", "attn_k", "attn_v", "attn_o", "mlp_up", "mlp_down"):
+                w = f[f"weights/{blk}/{p}"]
+                assert g[f"weights/{blk}/{p}_error"].shape == w.shape
+                assert g[f"weights/{blk}/{p}_scale"].shape == (w.shape[0],)
+                x = g[f"activations/{blk}/{p}_input"]
+                assert x.shape[1] == w.shape[1] and g[f"activations/{blk}/{p}_input_error"].shape == x.shape
+                assert g[f"outputs/{blk}/{p}_output_error"].shape == (x.shape[0], w.shape[0])
+        for t in ("acc", "acc_norm", "n"):
+            assert t in g["eval/tasks/continuation"].attrs
+    print(f"e2e: ptq fp {fp:.4f}, rtn-w4a4 {f['quant/rtn-w4a4/eval'].attrs['val_loss']:.4f}, "
+          f"gptq-w4 {f['quant/gptq-w4/eval'].attrs['val_loss']:.4f}")
+PY
+
+# QAT with QuEST: trains, and the run file records the scheme.
+"$QUOPT" train run.toml --out qat --set quant.qat=quest --set quant.hadamard_block=32 --set train.steps=10 > qat.log
+python3 -c "
+import h5py, tomllib
+cfg = tomllib.loads(h5py.File('qat/run.h5')['/'].attrs['config'])
+assert cfg['quant']['qat'] == 'quest' and cfg['quant']['weight_bits'] == 4, cfg['quant']
+print('e2e: QAT run recorded quant.qat = quest')"
 
 # Bad input: clear message, non-zero exit, nothing written.
 expect_error() {  # expect_error PATTERN ARGS...

@@ -1,0 +1,78 @@
+#include "app/model_eval.hpp"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "eval/builtin_task.hpp"
+#include "eval/task.hpp"
+#include "io/run_file.hpp"
+
+namespace quopt::app {
+
+std::unique_ptr<Olmo2> load_trained_model(const RunConfig& cfg, const std::string& run_file) {
+  QUOPT_CHECK(std::filesystem::exists(run_file), "no run file ", run_file,
+              ": train first (quopt train ... --out DIR) or point --run at a run directory");
+  auto model = std::make_unique<Olmo2>(cfg.model, DType::F32);
+  H5File f = H5File::open_read(run_file, MPI_COMM_WORLD);
+  read_weights(f, model->params());
+  f.close();
+  return model;
+}
+
+EvalData load_eval_data(const RunConfig& cfg) {
+  QUOPT_CHECK(!cfg.data.val.empty(), "data.val is not set: point it at a token shard made by `quopt tokenize`");
+  EvalData d{TokenShard::open(cfg.data.val), nullptr, {}};
+  if (!cfg.data.tokenizer.empty()) d.tokenizer = std::make_unique<Tokenizer>(Tokenizer::load(cfg.data.tokenizer));
+  if (cfg.eval.builtin_examples > 0 && d.tokenizer) {
+    // seed: fixed so every model of a study is scored on the same examples (quopt choice)
+    d.tasks.emplace_back("continuation", builtin_continuation_task(d.val, *d.tokenizer, cfg.eval.builtin_examples, 1234));
+  }
+  for (const auto& path : cfg.eval.tasks) {
+    QUOPT_CHECK(d.tokenizer, "eval.tasks needs data.tokenizer (the SentencePiece model made by quopt tokenize)");
+    d.tasks.emplace_back(std::filesystem::path(path).stem().string(), load_task_jsonl(path));
+  }
+  return d;
+}
+
+EvalResult evaluate_model(const Olmo2& model, const EvalData& data, const RunConfig& cfg) {
+  EvalResult r;
+  const std::int64_t rows = cfg.train.micro_batch_size;
+  r.val = evaluate_validation(model, data.val, cfg.eval.val_batches * rows, rows);
+  for (const auto& [name, examples] : data.tasks) {
+    McOptions o;
+    o.name = name;
+    r.tasks.push_back(evaluate_task(model, *data.tokenizer, examples, rows, o));
+  }
+  return r;
+}
+
+std::string describe(const EvalResult& r) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "val loss %.4f, perplexity %.2f (%lld tokens)", r.val.loss, r.val.perplexity,
+                static_cast<long long>(r.val.tokens));
+  std::string s = buf;
+  for (const auto& t : r.tasks) {
+    std::snprintf(buf, sizeof buf, "; %s acc %.4f acc_norm %.4f (n=%lld)", t.name.c_str(), t.acc, t.acc_norm,
+                  static_cast<long long>(t.n));
+    s += buf;
+  }
+  return s;
+}
+
+void write_eval(H5File& f, const std::string& group, const EvalResult& r) {
+  if (f.exists(group)) f.remove(group);
+  f.create_group(group);
+  f.set_attr(group, "val_loss", r.val.loss);
+  f.set_attr(group, "perplexity", r.val.perplexity);
+  f.set_attr(group, "tokens", r.val.tokens);
+  for (const auto& t : r.tasks) {
+    const std::string g = group + "/tasks/" + t.name;
+    f.create_group(g);
+    f.set_attr(g, "acc", t.acc);
+    f.set_attr(g, "acc_norm", t.acc_norm);
+    f.set_attr(g, "n", t.n);
+  }
+}
+
+}  // namespace quopt::app

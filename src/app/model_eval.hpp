@@ -1,0 +1,41 @@
+#pragma once
+// What `quopt eval` and `quopt ptq` share: loading a trained model from its run file, the evaluation
+// data (validation shard, tokenizer, tasks), evaluating a model and writing the results.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "eval/multiple_choice.hpp"
+#include "eval/validation.hpp"
+#include "io/h5file.hpp"
+#include "io/run_config.hpp"
+#include "io/token_shard.hpp"
+#include "io/tokenizer.hpp"
+#include "model/olmo2.hpp"
+
+namespace quopt::app {
+
+// A whole model (f32) with the weights of DIR/run.h5.
+std::unique_ptr<Olmo2> load_trained_model(const RunConfig& cfg, const std::string& run_file);
+
+struct EvalData {
+  TokenShard val;
+  std::unique_ptr<Tokenizer> tokenizer;                       // null when data.tokenizer is unset
+  std::vector<std::pair<std::string, std::vector<McExample>>> tasks;  // (name, examples)
+};
+// Loads the validation shard, the tokenizer and the tasks (eval.tasks files, plus the built-in
+// continuation task from the validation shard when eval.builtin_examples > 0 and a tokenizer exists).
+EvalData load_eval_data(const RunConfig& cfg);
+
+struct EvalResult {
+  ValidationResult val;
+  std::vector<TaskResult> tasks;
+};
+EvalResult evaluate_model(const Olmo2& model, const EvalData& data, const RunConfig& cfg);
+std::string describe(const EvalResult& r);
+
+// Collective: writes val_loss, perplexity, tokens as attributes of `group` and each task's acc,
+// acc_norm, n under group/tasks/<name> (replacing what is there).
+void write_eval(H5File& f, const std::string& group, const EvalResult& r);
+
+}  // namespace quopt::app
