@@ -8,6 +8,8 @@
 #include "optim/muon.hpp"
 #include "optim/psgd_kron.hpp"
 #include "optim/scion.hpp"
+#include "optim/shampoo.hpp"
+#include "optim/soap.hpp"
 
 namespace quopt {
 
@@ -15,6 +17,8 @@ void add_optimizer_keys(Schema& s) {
   add_muon_keys(s);
   add_scion_keys(s);
   add_psgd_keys(s);
+  add_shampoo_keys(s);
+  add_soap_keys(s);
 }
 
 bool decays(const OptimizerConfig& cfg, ParamRole role) {
@@ -42,7 +46,9 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, ParameterS
   if (cfg.name == "muon") return make_muon(cfg, params, ctx);
   if (cfg.name == "scion") return make_scion(cfg, params, ctx);
   if (cfg.name == "psgd") return make_psgd(cfg, params, ctx);
-  fail("optimizer.name = \"", cfg.name, "\" is not implemented yet; available: adamw, muon, scion, psgd");
+  if (cfg.name == "shampoo") return make_shampoo(cfg, params, ctx);
+  if (cfg.name == "soap") return make_soap(cfg, params, ctx);
+  fail("optimizer.name = \"", cfg.name, "\" is unknown; available: adamw, muon, scion, shampoo, soap, psgd");
 }
 
 }  // namespace quopt

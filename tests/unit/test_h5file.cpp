@@ -370,6 +370,38 @@ TEST_F(H5FileTest, ReopenAppendAndTruncate) {
   }
 }
 
+// remove() unlinks a dataset or a whole group, after which the name can be created afresh.
+TEST_F(H5FileTest, RemoveDatasetAndGroup) {
+  const std::string p = file("rm.h5");
+  const Tensor a = random_tensor({4}, DType::F32, 7);
+  {
+    H5File f = H5File::create(p, MPI_COMM_SELF);
+    f.write_tensor("g/sub/a", a, 0);
+    f.write_tensor("g/b", a, 0);
+    f.write_tensor("keep", a, 0);
+    f.set_attr("g", "note", "old");
+    f.remove("g/b");
+    EXPECT_FALSE(f.exists("g/b"));
+    EXPECT_TRUE(f.exists("g/sub/a"));
+    f.remove("/g");
+    EXPECT_FALSE(f.exists("g"));
+    EXPECT_FALSE(f.exists("g/sub/a"));
+    EXPECT_EQ(f.list(""), (std::vector<std::string>{"keep"}));
+    f.create_group("g");  // the name is free again, without the old attribute
+    EXPECT_FALSE(f.has_attr("g", "note"));
+    f.write_tensor("g/b", random_tensor({2}, DType::I32, 8), 0);
+    expect_error([&] { f.remove("g/missing"); }, {"g/missing", "does not exist"});
+    expect_error([&] { f.remove("/"); }, {"root"});
+  }
+  {
+    H5File f = H5File::open_read(p, MPI_COMM_SELF);
+    EXPECT_EQ(f.list(""), (std::vector<std::string>{"g", "keep"}));
+    EXPECT_EQ(f.shape("g/b"), (Shape{2}));
+    EXPECT_TRUE(same_bytes(f.read("keep"), a));
+    expect_error([&] { f.remove("keep"); }, {"read-only"});
+  }
+}
+
 // The file is plain HDF5: the serial C library (no quopt) sees the types and values H5File wrote.
 TEST_F(H5FileTest, PlainHdf5ReadsWhatH5FileWrote) {
   const std::string p = file("interop.h5");
