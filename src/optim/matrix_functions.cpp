@@ -33,6 +33,20 @@ void check_square(const char* op, const Tensor& t) {
   QUOPT_CHECK(t.ndim() == 2 && t.dim(0) == t.dim(1), op, ": expected a square matrix, got ", t.describe());
 }
 
+// LAPACK factorizations run single-threaded: OpenBLAS's threaded syevd/geqrf give results that depend
+// on the thread count, so with threads the optimizer's numbers would depend on how many ranks share a
+// node. Per-block work is parallel across ranks instead (optim/sharding.hpp).
+class SingleThreadedLapack {
+ public:
+  SingleThreadedLapack() : saved_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
+  ~SingleThreadedLapack() { openblas_set_num_threads(saved_); }
+  SingleThreadedLapack(const SingleThreadedLapack&) = delete;
+  SingleThreadedLapack& operator=(const SingleThreadedLapack&) = delete;
+
+ private:
+  int saved_;
+};
+
 // ---- BLAS/LAPACK overloads ----------------------------------------------------------------------
 void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
           int ldb, float beta, float* c, int ldc) {
@@ -45,27 +59,35 @@ void gemm(bool ta, bool tb, int m, int n, int k, double alpha, const double* a, 
               a, lda, b, ldb, beta, c, ldc);
 }
 lapack_int syevd(lapack_int n, float* a, float* w) {
+  SingleThreadedLapack one;
   return LAPACKE_ssyevd(LAPACK_ROW_MAJOR, 'V', 'U', n, a, n, w);
 }
 lapack_int syevd(lapack_int n, double* a, double* w) {
+  SingleThreadedLapack one;
   return LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', n, a, n, w);
 }
 lapack_int geqrf(lapack_int m, lapack_int n, float* a, float* tau) {
+  SingleThreadedLapack one;
   return LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, m, n, a, n, tau);
 }
 lapack_int geqrf(lapack_int m, lapack_int n, double* a, double* tau) {
+  SingleThreadedLapack one;
   return LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, m, n, a, n, tau);
 }
 lapack_int orgqr(lapack_int m, lapack_int n, float* a, const float* tau) {
+  SingleThreadedLapack one;
   return LAPACKE_sorgqr(LAPACK_ROW_MAJOR, m, n, n, a, n, tau);
 }
 lapack_int orgqr(lapack_int m, lapack_int n, double* a, const double* tau) {
+  SingleThreadedLapack one;
   return LAPACKE_dorgqr(LAPACK_ROW_MAJOR, m, n, n, a, n, tau);
 }
 lapack_int potrf(char uplo, lapack_int n, float* a) {
+  SingleThreadedLapack one;
   return LAPACKE_spotrf(LAPACK_ROW_MAJOR, uplo, n, a, n);
 }
 lapack_int potrf(char uplo, lapack_int n, double* a) {
+  SingleThreadedLapack one;
   return LAPACKE_dpotrf(LAPACK_ROW_MAJOR, uplo, n, a, n);
 }
 void trsm(CBLAS_SIDE side, CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, CBLAS_DIAG diag, int m, int n,

@@ -1,7 +1,7 @@
 #include "parallel/grad_sync.hpp"
 
+#include <algorithm>
 #include <cstdlib>
-#include <cstring>
 
 #include "core/error.hpp"
 #include "core/timer.hpp"
@@ -16,10 +16,9 @@ std::int64_t block_of(const Parameter& p) {
 
 GradSync::GradSync(MPI_Comm data, ParameterSet& params) : data_(data) {
   MPI_Comm_size(data, &replicas_);
-  if (replicas_ == 1) return;
   std::size_t rest = SIZE_MAX;
   for (auto& p : params.all()) {
-    QUOPT_CHECK(p.grad.dtype() == DType::F32, "data-parallel gradient reduction expects f32 gradients, got ",
+    QUOPT_CHECK(p.grad.dtype() == DType::F32, "gradient accumulation expects f32 gradients, got ",
                 p.grad.describe(), " for ", p.name);
     const std::int64_t blk = block_of(p);
     std::size_t idx;
@@ -42,7 +41,7 @@ GradSync::GradSync(MPI_Comm data, ParameterSet& params) : data_(data) {
   for (auto& b : buckets_) {
     std::size_t n = 0;
     for (auto* p : b.params) n += static_cast<std::size_t>(p->grad.numel());
-    b.buffer.resize(n);
+    b.acc.assign(n, 0.0);
   }
 }
 
@@ -51,24 +50,38 @@ GradSync::~GradSync() {
     if (b.request != MPI_REQUEST_NULL) MPI_Wait(&b.request, MPI_STATUS_IGNORE);
 }
 
+void GradSync::fold(Bucket& b) {
+  double* a = b.acc.data();
+  for (auto* p : b.params) {
+    float* g = p->grad.data<float>();
+    const std::int64_t n = p->grad.numel();
+    for (std::int64_t i = 0; i < n; ++i) {
+      a[i] += static_cast<double>(g[i]);
+      g[i] = 0.0f;
+    }
+    a += n;
+  }
+}
+
 void GradSync::start(Bucket& b) {
   if (b.started) return;
-  std::size_t off = 0;
-  for (auto* p : b.params) {
-    std::memcpy(b.buffer.data() + off, p->grad.data<float>(), p->grad.nbytes());
-    off += static_cast<std::size_t>(p->grad.numel());
-  }
+  fold(b);
+  b.started = true;
+  if (replicas_ == 1) return;
   const double t0 = wall_seconds();
-  MPI_Iallreduce(MPI_IN_PLACE, b.buffer.data(), static_cast<int>(b.buffer.size()), MPI_FLOAT, MPI_SUM, data_,
+  MPI_Iallreduce(MPI_IN_PLACE, b.acc.data(), static_cast<int>(b.acc.size()), MPI_DOUBLE, MPI_SUM, data_,
                  &b.request);
   comm_seconds_ += wall_seconds() - t0;
-  b.started = true;
+}
+
+void GradSync::micro_batch_done() {
+  for (auto& b : buckets_) fold(b);
 }
 
 void GradSync::block_ready(std::int64_t block) {
-  if (replicas_ == 1) return;
   auto it = block_bucket_.find(block);
   if (it != block_bucket_.end()) start(buckets_[it->second]);
+  if (replicas_ == 1) return;
   // Let the MPI library progress the reductions already in flight.
   const double t0 = wall_seconds();
   for (auto& b : buckets_) {
@@ -80,19 +93,21 @@ void GradSync::block_ready(std::int64_t block) {
 }
 
 void GradSync::finish() {
-  if (replicas_ == 1) return;
   for (auto& b : buckets_) start(b);
   const double t0 = wall_seconds();
   for (auto& b : buckets_) {
     if (b.request != MPI_REQUEST_NULL) MPI_Wait(&b.request, MPI_STATUS_IGNORE);
-    std::size_t off = 0;
+    const double* a = b.acc.data();
     for (auto* p : b.params) {
-      std::memcpy(p->grad.data<float>(), b.buffer.data() + off, p->grad.nbytes());
-      off += static_cast<std::size_t>(p->grad.numel());
+      float* g = p->grad.data<float>();
+      const std::int64_t n = p->grad.numel();
+      for (std::int64_t i = 0; i < n; ++i) g[i] = static_cast<float>(a[i]);
+      a += n;
     }
+    std::fill(b.acc.begin(), b.acc.end(), 0.0);
     b.started = false;
   }
-  comm_seconds_ += wall_seconds() - t0;
+  if (replicas_ > 1) comm_seconds_ += wall_seconds() - t0;
 }
 
 }  // namespace quopt

@@ -68,6 +68,7 @@ void PipelineEngine::backward(std::int64_t m, Activations& act, double dscale, G
   std::function<void(std::int64_t)> done;
   if (last && sync) done = [sync](std::int64_t b) { sync->block_ready(b); };
   Tensor dx = model_.backward_stage(act, dy, dscale, done);
+  if (!last && sync) sync->micro_batch_done();
   if (!grid_.first_stage()) isend(dx, grid_.stage() - 1, bwd_tag(m));
 }
 

@@ -22,8 +22,9 @@ using MicroBatchFn = std::function<void(std::int64_t m, Tensor& inputs, Tensor& 
 class PipelineEngine {
  public:
   PipelineEngine(const ProcessGrid& grid, Olmo2& model, std::int64_t rows, std::int64_t seq);
-  // Forward and backward of micro-batches 0..n_micro-1; gradients accumulate into the stage's
-  // parameters scaled by dscale. `sync`, if given, is told when each block's gradients are final.
+  // Forward and backward of micro-batches 0..n_micro-1 scaled by dscale. `sync`, if given, folds each
+  // micro-batch's gradients into its accumulators and is told when each block's gradients are final
+  // (call sync->finish() afterwards to get the step's gradients).
   // Returns the summed loss of this rank's micro-batches (zero except on the last stage).
   LossSum train_step(std::int64_t n_micro, const MicroBatchFn& batch, double dscale, GradSync* sync);
   // Forward only (validation).
