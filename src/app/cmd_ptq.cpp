@@ -12,27 +12,12 @@
 #include "app/model_eval.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
-#include "io/batch_loader.hpp"
 #include "kernels/ops.hpp"
 #include "quant/ptq.hpp"
 
 namespace quopt::app {
 
 namespace {
-
-std::vector<Tensor> calibration_batches(const RunConfig& cfg) {
-  const TokenShard train = TokenShard::open(cfg.data.train);
-  // Seed offset: calibration sequences differ from the first training batches (quopt choice).
-  BatchLoader loader(train, cfg.model.seq_len, cfg.train.seed + 7919, BatchOrder::Shuffled);
-  std::vector<Tensor> out;
-  const std::int64_t rows = cfg.train.micro_batch_size;
-  for (std::int64_t b = 0; b < cfg.quant.calibration_batches; ++b) {
-    Tensor in, tgt;
-    loader.load(b, rows, 0, rows, in, tgt);
-    out.push_back(in);
-  }
-  return out;
-}
 
 // The first `rows` rows of x (all when it has fewer).
 Tensor head_rows(const Tensor& x, std::int64_t rows) { return x.slice(0, std::min(rows, x.dim(0))).clone(); }

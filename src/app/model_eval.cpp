@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "eval/builtin_task.hpp"
 #include "eval/task.hpp"
+#include "io/batch_loader.hpp"
 #include "io/run_file.hpp"
 
 namespace quopt::app {
@@ -33,6 +34,20 @@ EvalData load_eval_data(const RunConfig& cfg) {
     d.tasks.emplace_back(std::filesystem::path(path).stem().string(), load_task_jsonl(path));
   }
   return d;
+}
+
+std::vector<Tensor> calibration_batches(const RunConfig& cfg) {
+  const TokenShard train = TokenShard::open(cfg.data.train);
+  // Seed offset: calibration sequences differ from the first training batches (quopt choice).
+  BatchLoader loader(train, cfg.model.seq_len, cfg.train.seed + 7919, BatchOrder::Shuffled);
+  std::vector<Tensor> out;
+  const std::int64_t rows = cfg.train.micro_batch_size;
+  for (std::int64_t b = 0; b < cfg.quant.calibration_batches; ++b) {
+    Tensor in, tgt;
+    loader.load(b, rows, 0, rows, in, tgt);
+    out.push_back(in);
+  }
+  return out;
 }
 
 EvalResult evaluate_model(const Olmo2& model, const EvalData& data, const RunConfig& cfg) {

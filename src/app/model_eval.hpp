@@ -34,6 +34,11 @@ struct EvalResult {
 EvalResult evaluate_model(const Olmo2& model, const EvalData& data, const RunConfig& cfg);
 std::string describe(const EvalResult& r);
 
+// The calibration batches (quant.calibration_batches of train.micro_batch_size sequences from the
+// training shard, shuffled with a seed distinct from training's): GPTQ's inputs and the batch the
+// analysis and the recorded activations use (the first one).
+std::vector<Tensor> calibration_batches(const RunConfig& cfg);
+
 // Collective: writes val_loss, perplexity, tokens as attributes of `group` and each task's acc,
 // acc_norm, n under group/tasks/<name> (replacing what is there).
 void write_eval(H5File& f, const std::string& group, const EvalResult& r);

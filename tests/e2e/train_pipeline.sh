@@ -123,6 +123,27 @@ with h5py.File("run1/run.h5", "r") as f:
           f"gptq-w4 {f['quant/gptq-w4/eval'].attrs['val_loss']:.4f}")
 PY
 
+# Analysis of both schemes: every module's R = A + B + C, R_L at the logits, per-layer metrics.
+"$QUOPT" analyze run.toml --run run1 --quant rtn-w4a4 --quant gptq-w4 > analyze.log
+python3 - <<'PY'
+import h5py, math
+with h5py.File("run1/run.h5", "r") as f:
+    for s in ("rtn-w4a4", "gptq-w4"):
+        g = f["analysis/" + s]
+        mods = sorted(g["abc"])
+        assert mods[0] == "000_embed" and mods[-1].endswith("_head") and len(mods) == 2 * 2 + 3, mods
+        for m in mods:
+            d = g["abc/" + m]
+            R, A, B, C = (float(d[k][()]) for k in "RABC")
+            assert abs(R - (A + B + C)) <= 1e-9 * max(R, 1e-30), (s, m, R, A, B, C)
+        assert math.isclose(g.attrs["R_L"], float(g[f"abc/{mods[-1]}/R"][()]))
+        assert g.attrs["R_L"] > 0 and "G1" in g[f"abc/{mods[-1]}"]
+        lay = g["layers/block.01/mlp_down"].attrs
+        for k in ("act_mmr", "act_mmr_mean", "act_kurtosis", "act_rms_kurtosis", "weight_mmr", "weight_kurtosis"):
+            assert k in lay, k
+    print("e2e: analysis R_L", {s: float(f["analysis/" + s].attrs["R_L"]) for s in ("rtn-w4a4", "gptq-w4")})
+PY
+
 # QAT with QuEST: trains, and the run file records the scheme.
 "$QUOPT" train run.toml --out qat --set quant.qat=quest --set quant.hadamard_block=32 --set train.steps=10 > qat.log
 python3 -c "
