@@ -6,8 +6,11 @@ QUOPT_APT_PACKAGES=(
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
   libtrilinos-kokkos-dev libopenblas-dev liblapacke-dev
   libsentencepiece-dev libtoml11-dev libcli11-dev libgtest-dev libgmock-dev
+  slurm-wlm munge
 )
-QUOPT_PY_MODULES=(numpy scipy h5py matplotlib pytest)
+QUOPT_PY_MODULES=(numpy scipy h5py matplotlib pytest yaml)
+# pip package names where they differ from the module names
+declare -A QUOPT_PIP_NAME=([yaml]=pyyaml)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -30,7 +33,7 @@ ensure_apt() {
 ensure_python() {
   local missing=()
   for m in "${QUOPT_PY_MODULES[@]}"; do
-    python3 -c "import $m" 2>/dev/null || missing+=("$m")
+    python3 -c "import $m" 2>/dev/null || missing+=("${QUOPT_PIP_NAME[$m]:-$m}")
   done
   if ((${#missing[@]})); then
     log "installing Python packages: ${missing[*]}"

@@ -16,7 +16,6 @@ fi
 log "running ctest"
 ctest --test-dir build/cpu --output-on-failure -j "$(nproc)" --timeout 900
 
-if [ -d postprocess/tests ]; then
-  log "running pytest"
-  python3 -m pytest -q postprocess/tests
-fi
+log "running pytest (postprocess/, tests/python/)"
+QUOPT_TEST_H5FILE=$PWD/build/cpu/tests/test_h5file QUOPT_TEST_EVAL_TASK=$PWD/build/cpu/tests/test_eval_task \
+  python3 -m pytest -q postprocess/tests tests/python

@@ -1,3 +1,5 @@
+#include <mpi.h>
+
 #include "app/commands.hpp"
 #include "app/config_loader.hpp"
 #include "core/log.hpp"
@@ -6,9 +8,24 @@
 namespace quopt::app {
 
 int cmd_bench(const CommonArgs& a, const BenchArgs& b) {
-  const LoadedConfig lc = load_config(a);
-  const BenchResult r = bench_training(lc.run, b.warmup, b.steps);
-  log_info(describe(r, lc.run));
+  if (b.optimizers.empty()) {
+    const LoadedConfig lc = load_config(a);
+    const BenchResult r = bench_training(lc.run, b.warmup, b.steps, MPI_COMM_WORLD);
+    log_info(describe(r, lc.run));
+    return 0;
+  }
+  std::vector<std::string> names = b.optimizers;
+  if (names.size() == 1 && names[0] == "all") names = {"adamw", "muon", "scion", "shampoo", "soap", "psgd"};
+  std::vector<std::pair<std::string, BenchResult>> rows;
+  for (const auto& name : names) {
+    CommonArgs one = a;
+    one.sets.push_back("optimizer.name=" + name);
+    const LoadedConfig lc = load_config(one);
+    rows.emplace_back(name, bench_training(lc.run, b.warmup, b.steps, MPI_COMM_WORLD));
+  }
+  int ranks = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+  log_info(describe_optimizer_table(rows, ranks));
   return 0;
 }
 

@@ -21,6 +21,7 @@ int cmd_info(const CommonArgs& a);
 struct BenchArgs {
   std::int64_t steps = 5;
   std::int64_t warmup = 1;
+  std::vector<std::string> optimizers;  // --optimizers: compare these ("all": the six)
 };
 int cmd_bench(const CommonArgs& a, const BenchArgs& b);
 // quopt ptq CONFIG --run DIR: quantize DIR/run.h5 with each scheme, evaluate, write /quant/<scheme>.

@@ -45,6 +45,9 @@ int main(int argc, char** argv) {
   add_common(c_bench, bench, false);
   c_bench->add_option("--steps", bench_args.steps, "timed steps")->check(CLI::PositiveNumber);
   c_bench->add_option("--warmup", bench_args.warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
+  c_bench->add_option("--optimizers", bench_args.optimizers,
+                      "compare the step time of these optimizers (or: all) as ratios to AdamW; under mpirun the "
+                      "optimizers shard their work over the ranks");
 
   quopt::app::CommonArgs ptq, eval, analyze;
   std::string run_dir, eval_scheme;

@@ -50,7 +50,7 @@ Schema build_study_schema() {
 
 std::string lr_tag(double lr) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "lr%.0e", lr);
+  std::snprintf(buf, sizeof buf, "lr%.3g", lr);  // 3 significant digits: distinct names for a grid
   return buf;
 }
 
@@ -88,7 +88,7 @@ StudyPlan make_study_plan(const std::string& path) {
   const auto& sizes = c.get_list("study.sizes");
   QUOPT_CHECK(!sizes.empty(), path, ": study.sizes is empty; list model files such as inputs/models/olmo2-tiny.toml");
   std::string odir = c.get_string("study.optimizer_dir");
-  if (odir.empty()) odir = (fs::path(path).parent_path() / "../optimizers").lexically_normal().string();
+  if (odir.empty()) odir = (fs::absolute(path).parent_path() / "../optimizers").lexically_normal().string();
   const double tpp = c.get_float("study.tokens_per_param");
   const bool qat = c.get_bool("study.qat");
   std::int64_t index = 0;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "core/error.hpp"
 #include "core/rng.hpp"
 #include "core/timer.hpp"
 #include "kernels/ops.hpp"
@@ -41,11 +42,15 @@ double bare_sgemm_rate(const std::vector<std::pair<kernels::GemmShape, std::int6
 
 }  // namespace
 
-BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64_t steps) {
+BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64_t steps, MPI_Comm comm) {
   const ModelConfig& mc = cfg.model;
   Olmo2 model(mc, DType::F32);
   model.init(cfg.train.seed);
-  auto opt = make_optimizer(cfg.optimizer, model.params());
+  OptimizerContext ctx;
+  ctx.data = comm;
+  ctx.seed = cfg.train.seed;
+  ctx.config = cfg.raw.get();
+  auto opt = make_optimizer(cfg.optimizer, model.params(), ctx);
   const std::int64_t B = cfg.train.batch_size, MB = cfg.train.micro_batch_size, T = mc.seq_len;
   const double dscale = 1.0 / static_cast<double>(B * T);
   Rng rng(cfg.train.seed, 2);
@@ -54,16 +59,23 @@ BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64
     in.data<std::int32_t>()[i] = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(mc.vocab_size)));
     tgt.data<std::int32_t>()[i] = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(mc.vocab_size)));
   }
+  double grad_s = 0.0, opt_s = 0.0;
   auto one_step = [&] {
+    const double t0 = wall_seconds();
     model.params().zero_grads();
     for (std::int64_t m = 0; m < B / MB; ++m) {
       Activations act;
       model.forward(in, tgt, act);
       model.backward(act, dscale);
     }
+    const double t1 = wall_seconds();
     opt->step(model.params(), cfg.optimizer.lr);
+    grad_s += t1 - t0;
+    opt_s += wall_seconds() - t1;
   };
   for (std::int64_t i = 0; i < warmup; ++i) one_step();
+  grad_s = opt_s = 0.0;
+  const OptimizerReport before = opt->report();
   kernels::gemm_stats_reset();
   kernels::gemm_stats_enable(true);
   const double t0 = wall_seconds();
@@ -83,6 +95,16 @@ BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64
   r.gemm_calls = g.calls;
   r.gemm_shapes = static_cast<std::int64_t>(shapes.size());
   r.bare_gflops_rate = bare_sgemm_rate(shapes);
+  const OptimizerReport after = opt->report();
+  const double n = static_cast<double>(steps);
+  r.grad_seconds = grad_s / n;
+  r.optimizer_seconds = opt_s / n;
+  r.precond_seconds = (after.precond_seconds - before.precond_seconds) / n;
+  r.root_seconds = (after.root_seconds - before.root_seconds) / n;
+  r.comm_seconds = (after.comm_seconds - before.comm_seconds) / n;
+  r.update_seconds = (after.update_seconds - before.update_seconds) / n;
+  r.balance = after.balance;
+  r.state_bytes = after.state_bytes;
   return r;
 }
 
@@ -101,6 +123,28 @@ std::string describe(const BenchResult& r, const RunConfig& cfg) {
                 r.gemm_gflops_rate, static_cast<long long>(r.gemm_calls), static_cast<long long>(r.gemm_shapes),
                 r.bare_gflops_rate, r.bare_gflops_rate > 0 ? r.gemm_gflops_rate / r.bare_gflops_rate : 0.0);
   return buf;
+}
+
+std::string describe_optimizer_table(const std::vector<std::pair<std::string, BenchResult>>& rows, int ranks) {
+  double base = 0.0;
+  for (const auto& [name, r] : rows)
+    if (name == "adamw") base = r.step_seconds;
+  std::string out = cat("optimizer step cost at np=", ranks,
+                        " (ratios to AdamW's whole step; parts: gradient = forward+backward, then the optimizer's "
+                        "preconditioner statistics, root/eigen/Newton-Schulz work, communication, rest)\n");
+  char buf[320];
+  std::snprintf(buf, sizeof buf, "%-8s %9s %7s | %7s %7s %7s %7s %7s | %7s %12s\n", "optimizer", "step (s)", "ratio",
+                "grad", "precond", "root", "comm", "rest", "balance", "state/rank");
+  out += buf;
+  for (const auto& [name, r] : rows) {
+    const double d = base > 0 ? base : r.step_seconds;
+    const double rest = r.optimizer_seconds - r.precond_seconds - r.root_seconds - r.comm_seconds;
+    std::snprintf(buf, sizeof buf, "%-8s %9.4f %7.3f | %7.3f %7.3f %7.3f %7.3f %7.3f | %7.3f %9.2f MB\n",
+                  name.c_str(), r.step_seconds, r.step_seconds / d, r.grad_seconds / d, r.precond_seconds / d,
+                  r.root_seconds / d, r.comm_seconds / d, rest / d, r.balance, static_cast<double>(r.state_bytes) / 1e6);
+    out += buf;
+  }
+  return out;
 }
 
 }  // namespace quopt

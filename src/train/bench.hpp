@@ -2,7 +2,11 @@
 // `quopt bench`: training throughput on synthetic tokens, and how well the GEMMs inside training use
 // the BLAS: their achieved rate as a ratio to a bare BLAS sgemm replay of the same shapes, measured in
 // the same process right after.
+#include <mpi.h>
+
 #include <cstdint>
+#include <utility>
+#include <vector>
 #include <string>
 
 #include "io/run_config.hpp"
@@ -17,9 +21,20 @@ struct BenchResult {
   double gemm_gflops_rate = 0.0;    // achieved inside training
   double bare_gflops_rate = 0.0;    // cblas_sgemm on the same shapes, same call counts
   std::int64_t gemm_shapes = 0, gemm_calls = 0;
+  // Split of the step: forward + backward, and the optimizer step with its own report
+  // (preconditioner statistics, root/eigen work, communication, the rest), per step.
+  double grad_seconds = 0.0, optimizer_seconds = 0.0;
+  double precond_seconds = 0.0, root_seconds = 0.0, comm_seconds = 0.0, update_seconds = 0.0;
+  double balance = 1.0;
+  std::int64_t state_bytes = 0;
 };
 
-BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64_t steps);
+// Every rank of `comm` runs the same model on the same synthetic batch; the optimizer shards its matrix
+// work over `comm` (so np > 1 measures the distributed optimizer step).
+BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64_t steps,
+                           MPI_Comm comm = MPI_COMM_SELF);
 std::string describe(const BenchResult& r, const RunConfig& cfg);
+// One line per optimizer: step time and its parts as ratios to AdamW's step time.
+std::string describe_optimizer_table(const std::vector<std::pair<std::string, BenchResult>>& rows, int ranks);
 
 }  // namespace quopt
