@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: installs what is missing, builds the cpu preset, builds the
-# default corpus (Debian packages) and its tokenizer, trains the default tiny OLMo2 model and prints
-# where its run file is and the first and last validation loss. Re-running it skips what is done.
+# The main job on the embedded default: the mini study (inputs/study/mini.toml). Installs what is
+# missing, builds the cpu preset, builds the default corpus (Debian packages) and its tokenizer, trains
+# two tiny OLMo2 sizes with each of the six optimizers, quantizes every model (RTN W4A4 and GPTQ W4),
+# analyses the damage (outlier metrics, ABC decomposition), and writes the report. Prints the report's
+# path and its headline table. Re-running it skips every stage that is already complete.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -9,8 +11,8 @@ cd "$(dirname "$0")/.."
 ensure_deps
 build_preset cpu quopt
 QUOPT=build/cpu/quopt
-RUN=inputs/runs/demo.toml
-OUT=runs/demo
+STUDY=inputs/study/mini.toml
+OUT=runs/mini
 
 log "building the default corpus (inputs/data/build-corpus.sh)"
 inputs/data/build-corpus.sh data/corpus
@@ -19,24 +21,13 @@ if [ -s data/tokens/train.bin ] && [ -s data/tokens/val.bin ] && [ data/tokens/t
   log "tokenizer and shards are up to date (data/tokens)"
 else
   log "training the tokenizer and writing token shards"
-  "$QUOPT" tokenize "$RUN"
+  "$QUOPT" tokenize inputs/runs/study-base.toml
 fi
 
-# A finished run is reused when neither the binary nor the configs changed since.
-if [ -f "$OUT/run.h5" ] && [ -z "$(find "$QUOPT" inputs/runs inputs/models inputs/optimizers inputs/data \
-      -newer "$OUT/run.h5" -print -quit)" ]; then
-  log "$OUT/run.h5 is up to date"
-else
-  log "training $(grep -m1 '^name' inputs/models/olmo2-tiny.toml | cut -d'"' -f2) ($RUN)"
-  rm -rf "$OUT"
-  "$QUOPT" train "$RUN" --out "$OUT"
-fi
+log "running the study $STUDY ($("$QUOPT" study plan "$STUDY" --count) runs: train, ptq, analyze; done stages are skipped)"
+"$QUOPT" study run "$STUDY"
 
-python3 - "$OUT" <<'PY'
-import json, math, sys
-out = sys.argv[1]
-val = [(r["step"], r["val_loss"]) for r in map(json.loads, open(f"{out}/metrics.jsonl")) if r.get("val_loss") is not None]
-(s0, v0), (s1, v1) = val[0], val[-1]
-print(f"\nrun file: {out}/run.h5   (inspect with: h5ls -r {out}/run.h5)")
-print(f"validation loss: {v0:.4f} at step {s0} -> {v1:.4f} at step {s1}  (ln(vocab) = {math.log(4096):.4f})")
-PY
+log "postprocessing: tables, correlations, fits, figures"
+PYTHONPATH=postprocess python3 -m quopt_post report "$OUT" --out "$OUT/report"
+echo
+echo "report: $OUT/report/report.md (figures beside it in $OUT/report/)"

@@ -23,7 +23,8 @@ void MetricsLog::write(const StepRecord& r) {
   out_ << "{\"step\":" << r.step << ",\"tokens\":" << r.tokens << ",\"loss\":" << json_number(r.loss)
        << ",\"lr\":" << json_number(r.lr) << ",\"grad_norm\":" << json_number(r.grad_norm);
   if (r.val_loss) out_ << ",\"val_loss\":" << json_number(*r.val_loss);
-  out_ << ",\"time\":" << json_number(r.time) << ",\"tokens_per_s\":" << json_number(r.tokens_per_s) << "}\n";
+  out_ << ",\"time\":" << json_number(r.time) << ",\"tokens_per_s\":" << json_number(r.tokens_per_s)
+       << ",\"failed_roots\":" << r.failed_roots << "}\n";
   out_.flush();
 }
 

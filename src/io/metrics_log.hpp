@@ -16,6 +16,7 @@ struct StepRecord {
   std::optional<double> val_loss;
   double time = 0.0;        // seconds since training started
   double tokens_per_s = 0.0;
+  std::int64_t failed_roots = 0;  // optimizer root/eigen computations that failed so far (all ranks)
 };
 
 class MetricsLog {

@@ -181,6 +181,14 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
            grid.stages(), " pipeline stage", grid.stages() > 1 ? "s" : "", " x ", grid.replicas(), " replica",
            grid.replicas() > 1 ? "s" : "", ", ", n_micro, " micro-batch", n_micro > 1 ? "es" : "", " of ", MB,
            " per replica)");
+  {  // how the optimizer's work and state are spread over this stage's data-parallel group
+    const OptimizerReport rep = opt->report();
+    double lo = static_cast<double>(rep.state_bytes), hi = lo;
+    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_DOUBLE, MPI_MIN, grid.world());
+    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_DOUBLE, MPI_MAX, grid.world());
+    log_info("optimizer ", opt->name(), ": work balance (max/mean assigned cost) ", rep.balance,
+             ", state per rank ", lo / 1e6, " to ", hi / 1e6, " MB");
+  }
   if (step0 == 0) {  // validation before the first step: the baseline every curve starts from
     const double v0 = validate();
     metrics.val_step.push_back(0);
@@ -253,7 +261,9 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
       std::string msg = line;
       if (vloss) msg += cat(" | val ", *vloss);
       log_info(msg);
-      if (grid.rank() == 0) mlog.write({step, step * B * T, loss, lr, gnorm, vloss, now - t_start, tps});
+      const double failed = allreduce_sum(static_cast<double>(opt->report().failed_roots), grid.world());
+      if (grid.rank() == 0)
+        mlog.write({step, step * B * T, loss, lr, gnorm, vloss, now - t_start, tps, static_cast<std::int64_t>(failed)});
       t_last = now;
       tokens_since_log = 0;
     }
