@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: the mini study (inputs/study/mini.toml). Installs what is
 # missing, builds the cpu preset, builds the default corpus (Debian packages) and its tokenizer, trains
-# two tiny OLMo2 sizes with each of the six optimizers, quantizes every model (RTN W4A4 and GPTQ W4),
+# three tiny OLMo2 sizes with each of the six optimizers, quantizes every model (RTN W4A4 and GPTQ W4),
 # analyses the damage (outlier metrics, ABC decomposition), and writes the report. Prints the report's
 # path and its headline table. Re-running it skips every stage that is already complete.
 set -euo pipefail
