@@ -29,5 +29,13 @@ log "running the study $STUDY ($("$QUOPT" study plan "$STUDY" --count) runs: tra
 
 log "postprocessing: tables, correlations, fits, figures"
 PYTHONPATH=postprocess python3 -m quopt_post report "$OUT" --out "$OUT/report"
+python3 - "$OUT" <<'PY'
+import glob, json, sys
+print("\nvalidation loss, first -> last step, and each run file:")
+for run in sorted(glob.glob(f"{sys.argv[1]}/*/metrics.jsonl")):
+    val = [(r["step"], r["val_loss"]) for r in map(json.loads, open(run)) if r.get("val_loss") is not None]
+    d = run.rsplit("/", 1)[0]
+    print(f"  {val[0][1]:.3f} (step {val[0][0]}) -> {val[-1][1]:.3f} (step {val[-1][0]})   {d}/run.h5")
+PY
 echo
 echo "report: $OUT/report/report.md (figures beside it in $OUT/report/)"
