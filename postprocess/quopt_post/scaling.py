@@ -333,8 +333,11 @@ def choose_law(points: list[Point], law: str = "auto") -> str:
         return law
     if law != "auto":
         raise ValueError(f"unknown law {law!r}; choose auto, n or nd")
+    # "nd" needs D itself to vary (at least 3 values); at one fixed D (a fixed-steps study) the D term is
+    # a constant, E + B/D^beta, which "n"'s E absorbs, whatever D/N does.
     ratios = np.array([p.D / p.N for p in points])
-    return "nd" if ratios.size and ratios.max() / ratios.min() > TOKENS_SPREAD_FOR_ND else "n"
+    varies = ratios.size and ratios.max() / ratios.min() > TOKENS_SPREAD_FOR_ND
+    return "nd" if varies and len({p.D for p in points}) >= 3 else "n"
 
 
 def fit_groups(
