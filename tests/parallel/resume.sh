@@ -10,20 +10,30 @@ SET=(--set train.steps=40 --set train.batch_size=32 --set train.micro_batch_size
      --set checkpoint.keep=3)
 "$QUOPT" train run.toml "${SET[@]}" --out "$W/ref" > "$W/ref.log"
 
-# SIGKILL at random moments, then resume until done.
+# SIGKILL at random moments, then resume until done. Each attempt is killed a random 0-0.3 s after it
+# has logged a target step (increasing targets, so every attempt is interrupted mid-run, in a step or in
+# one of the checkpoint writes every 2 steps).
 K="$W/killed"
 RANDOM=4242
 kills=0
-for attempt in 1 2 3 4 5 6; do
-  "$QUOPT" train run.toml "${SET[@]}" --out "$K" --resume auto > "$W/kill$attempt.log" 2>&1 &
+last_step() { python3 -c "
+import json, sys
+try: print(max(json.loads(l)['step'] for l in open(sys.argv[1])))
+except Exception: print(-1)" "$K/metrics.jsonl"; }
+for target in 5 11 17 23 29 35; do
+  "$QUOPT" train run.toml "${SET[@]}" --out "$K" --resume auto > "$W/kill$target.log" 2>&1 &
   pid=$!
-  delay=$(python3 -c "print(0.4 + ($RANDOM % 1000) / 1000 * 1.6)")
-  sleep "$delay"
+  for _ in $(seq 600); do
+    [ "$(last_step)" -ge "$target" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  sleep "$(python3 -c "print(($RANDOM % 300) / 1000)")"
   if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
   wait "$pid" 2>/dev/null || true
 done
 echo "killed $kills times ($(ls "$K"/checkpoints/*.tmp 2>/dev/null | wc -l) interrupted checkpoint write(s) left behind as .tmp)"
-[ "$kills" -ge 3 ] || fail "only $kills of 6 runs were still running when killed; the test did not interrupt enough"
+[ "$kills" -ge 5 ] || fail "only $kills of 6 runs were still running when killed; the test did not interrupt enough"
 "$QUOPT" train run.toml "${SET[@]}" --out "$K" --resume auto > "$W/kill-final.log"
 grep -q "resumed from" "$W/kill-final.log" || fail "the final run did not resume from a checkpoint"
 compare_losses "$W/ref" "$K" 0
