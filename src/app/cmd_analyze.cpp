@@ -26,8 +26,8 @@ std::unique_ptr<Olmo2> recorded_quantized_model(const RunConfig& cfg, const std:
   auto q = load_trained_model(cfg, run_file);
   H5File f = H5File::open_read(run_file, MPI_COMM_WORLD);
   const std::string root = "quant/" + s.name + "/weights/";
-  QUOPT_CHECK(f.exists("quant/" + s.name), run_file, " has no /quant/", s.name, ": run `quopt ptq ... --run DIR --scheme ",
-              s.name, "` first");
+  QUOPT_CHECK(f.exists("quant/" + s.name), run_file, " has no /quant/", s.name,
+              ": run `quopt ptq ... --run DIR --scheme ", s.name, "` first");
   for (auto& p : q->params().all()) {
     const std::string err = root + p.name + "_error";
     if (!f.exists(err)) continue;  // not quantized (embedding, head, gains, layers not selected)
@@ -43,7 +43,8 @@ std::unique_ptr<Olmo2> recorded_quantized_model(const RunConfig& cfg, const std:
 
 }  // namespace
 
-int cmd_analyze(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& scheme_names) {
+int cmd_analyze(const CommonArgs& a, const std::string& run_dir,
+                const std::vector<std::string>& scheme_names) {
   const LoadedConfig lc = load_config(a);
   const RunConfig& cfg = lc.run;
   const std::vector<std::string>& names = scheme_names.empty() ? cfg.quant.schemes : scheme_names;

@@ -11,8 +11,8 @@ int cmd_info(const CommonArgs& a) {
   const ModelConfig& m = lc.run.model;
   log_info("model: ", m.name);
   log_info("shape: d_model ", m.d_model, ", n_layers ", m.n_layers, ", n_heads ", m.n_heads, ", n_kv_heads ",
-           m.n_kv_heads, ", head_dim ", m.head_dim(), ", mlp ", m.mlp == MlpKind::Relu2 ? "relu2" : "swiglu", " (",
-           m.mlp_hidden(), "), vocab ", m.vocab_size, ", seq_len ", m.seq_len,
+           m.n_kv_heads, ", head_dim ", m.head_dim(), ", mlp ", m.mlp == MlpKind::Relu2 ? "relu2" : "swiglu",
+           " (", m.mlp_hidden(), "), vocab ", m.vocab_size, ", seq_len ", m.seq_len,
            m.tie_embeddings ? ", tied embeddings" : ", untied embeddings");
   log_info("parameters: ", m.total_params());
   log_info("non-embedding parameters: ", m.non_embedding_params());

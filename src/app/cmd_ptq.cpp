@@ -20,7 +20,9 @@ namespace quopt::app {
 namespace {
 
 // The first `rows` rows of x (all when it has fewer).
-Tensor head_rows(const Tensor& x, std::int64_t rows) { return x.slice(0, std::min(rows, x.dim(0))).clone(); }
+Tensor head_rows(const Tensor& x, std::int64_t rows) {
+  return x.slice(0, std::min(rows, x.dim(0))).clone();
+}
 
 // Per block linear of the full-precision model on one batch: its input X, X - Q(X), and the layer's own
 // output error Q(X) Q(W)^T - X W^T.
@@ -93,11 +95,14 @@ int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<s
     record_activations(f, root, *fp, *q, calib.front(), cfg.quant.layers, cfg.quant.record_rows);
   }
   f.close();
-  log_info("wrote /eval and /quant/{", [&] {
-    std::string s;
-    for (const auto& q : schemes) s += (s.empty() ? "" : ",") + q.name;
-    return s;
-  }(), "} to ", run_file);
+  log_info(
+      "wrote /eval and /quant/{",
+      [&] {
+        std::string s;
+        for (const auto& q : schemes) s += (s.empty() ? "" : ",") + q.name;
+        return s;
+      }(),
+      "} to ", run_file);
   return 0;
 }
 
@@ -110,7 +115,8 @@ int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string&
   std::string group = "eval";
   if (!scheme.empty()) {
     const QuantScheme s = parse_quant_scheme(scheme);
-    quantize_model(*model, s, cfg.quant.layers, s.method == QuantMethod::Gptq ? calibration_batches(cfg) : std::vector<Tensor>{});
+    quantize_model(*model, s, cfg.quant.layers,
+                   s.method == QuantMethod::Gptq ? calibration_batches(cfg) : std::vector<Tensor>{});
     group = "quant/" + s.name + "/eval";
   }
   const EvalResult r = evaluate_model(*model, data, cfg);

@@ -91,8 +91,9 @@ int cmd_study_plan(const std::string& study, bool count_only) {
 
 int cmd_study_run(const std::string& study, std::int64_t index, const std::string& stage) {
   const StudyPlan plan = make_study_plan(study);
-  QUOPT_CHECK(index < static_cast<std::int64_t>(plan.runs.size()), "--index ", index, " is out of range: ", study,
-              " has ", plan.runs.size(), " runs (0..", static_cast<std::int64_t>(plan.runs.size()) - 1, ")");
+  QUOPT_CHECK(index < static_cast<std::int64_t>(plan.runs.size()), "--index ", index,
+              " is out of range: ", study, " has ", plan.runs.size(), " runs (0..",
+              static_cast<std::int64_t>(plan.runs.size()) - 1, ")");
   QUOPT_CHECK(stage == "all" || stage == "train" || stage == "ptq" || stage == "analyze", "--stage '", stage,
               "' is not one of train, ptq, analyze, all");
   for (const auto& run : plan.runs) {
@@ -103,7 +104,8 @@ int cmd_study_run(const std::string& study, std::int64_t index, const std::strin
       if (rc != 0) return rc;
     }
   }
-  if (index < 0 && stage == "all") log_info("study: all ", plan.runs.size(), " runs complete in ", plan.out_dir);
+  if (index < 0 && stage == "all")
+    log_info("study: all ", plan.runs.size(), " runs complete in ", plan.out_dir);
   return 0;
 }
 

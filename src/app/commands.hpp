@@ -7,9 +7,9 @@
 namespace quopt::app {
 
 struct CommonArgs {
-  std::string config;              // CONFIG.toml
-  std::vector<std::string> sets;   // --set key=value
-  std::string out;                 // --out DIR (overrides output.dir)
+  std::string config;             // CONFIG.toml
+  std::vector<std::string> sets;  // --set key=value
+  std::string out;                // --out DIR (overrides output.dir)
 };
 
 int cmd_tokenize(const CommonArgs& a);

@@ -8,6 +8,7 @@
 #include "app/commands.hpp"
 #include "core/error.hpp"
 #include "core/runtime.hpp"
+#include "kernels/backend.hpp"
 #include "quopt/version.hpp"
 
 namespace {
@@ -25,6 +26,7 @@ void add_common(CLI::App* sub, quopt::app::CommonArgs& a, bool with_out) {
 
 int main(int argc, char** argv) {
   quopt::Runtime runtime(argc, argv);
+  quopt::kernels::init_backends();  // registers the CUDA allocator when a GPU is visible
   CLI::App app{"quopt: train OLMo2 models with six optimizers, quantize them and analyse the damage"};
   app.set_version_flag("--version", std::string(quopt::kVersion) + " (" + quopt::kGitRevision + ")");
   app.require_subcommand(1);
@@ -36,18 +38,21 @@ int main(int argc, char** argv) {
   auto* c_train = app.add_subcommand("train", "train a model (writes DIR/run.h5 and DIR/metrics.jsonl)");
   add_common(c_train, train, true);
   std::string resume = "never";
-  c_train->add_option("--resume", resume,
-                      "auto: continue from the newest complete checkpoint in the output directory (start fresh "
-                      "if there is none); PATH: from that checkpoint; never (default)");
+  c_train->add_option(
+      "--resume", resume,
+      "auto: continue from the newest complete checkpoint in the output directory (start fresh "
+      "if there is none); PATH: from that checkpoint; never (default)");
   auto* c_info = app.add_subcommand("info", "print a model's parameter counts and FLOPs per token");
   add_common(c_info, info, false);
-  auto* c_bench = app.add_subcommand("bench", "measure training tokens/s and GEMM efficiency on synthetic data");
+  auto* c_bench =
+      app.add_subcommand("bench", "measure training tokens/s and GEMM efficiency on synthetic data");
   add_common(c_bench, bench, false);
   c_bench->add_option("--steps", bench_args.steps, "timed steps")->check(CLI::PositiveNumber);
   c_bench->add_option("--warmup", bench_args.warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
-  c_bench->add_option("--optimizers", bench_args.optimizers,
-                      "compare the step time of these optimizers (or: all) as ratios to AdamW; under mpirun the "
-                      "optimizers shard their work over the ranks");
+  c_bench->add_option(
+      "--optimizers", bench_args.optimizers,
+      "compare the step time of these optimizers (or: all) as ratios to AdamW; under mpirun the "
+      "optimizers shard their work over the ranks");
 
   quopt::app::CommonArgs ptq, eval, analyze;
   std::string run_dir, eval_scheme;
@@ -60,7 +65,8 @@ int main(int argc, char** argv) {
   add_common(c_eval, eval, false);
   c_eval->add_option("--run", run_dir, "run directory holding run.h5")->required();
   c_eval->add_option("--quant", eval_scheme, "evaluate the model quantized with this scheme");
-  auto* c_analyze = app.add_subcommand("analyze", "outlier metrics and the ABC decomposition of a quantized run");
+  auto* c_analyze =
+      app.add_subcommand("analyze", "outlier metrics and the ABC decomposition of a quantized run");
   add_common(c_analyze, analyze, false);
   c_analyze->add_option("--run", run_dir, "run directory holding run.h5 (after quopt ptq)")->required();
   c_analyze->add_option("--quant", schemes, "scheme(s) recorded by quopt ptq (default: quant.schemes)");
@@ -70,10 +76,12 @@ int main(int argc, char** argv) {
   std::string study_file, stage = "all";
   bool count_only = false;
   std::int64_t index = -1;
-  auto* c_plan = c_study->add_subcommand("plan", "print the runs a study implies: index, run directory, stages");
+  auto* c_plan =
+      c_study->add_subcommand("plan", "print the runs a study implies: index, run directory, stages");
   c_plan->add_option("study", study_file, "STUDY.toml")->required();
   c_plan->add_flag("--count", count_only, "print only the number of runs");
-  auto* c_run = c_study->add_subcommand("run", "run stages of one run (--index) or of all runs, skipping done ones");
+  auto* c_run =
+      c_study->add_subcommand("run", "run stages of one run (--index) or of all runs, skipping done ones");
   c_run->add_option("study", study_file, "STUDY.toml")->required();
   c_run->add_option("--index", index, "run index from `quopt study plan` (default: every run)");
   c_run->add_option("--stage", stage, "train, ptq, analyze or all (default)");

@@ -22,15 +22,19 @@ std::unique_ptr<Olmo2> load_trained_model(const RunConfig& cfg, const std::strin
 }
 
 EvalData load_eval_data(const RunConfig& cfg) {
-  QUOPT_CHECK(!cfg.data.val.empty(), "data.val is not set: point it at a token shard made by `quopt tokenize`");
+  QUOPT_CHECK(!cfg.data.val.empty(),
+              "data.val is not set: point it at a token shard made by `quopt tokenize`");
   EvalData d{TokenShard::open(cfg.data.val), nullptr, {}};
-  if (!cfg.data.tokenizer.empty()) d.tokenizer = std::make_unique<Tokenizer>(Tokenizer::load(cfg.data.tokenizer));
+  if (!cfg.data.tokenizer.empty())
+    d.tokenizer = std::make_unique<Tokenizer>(Tokenizer::load(cfg.data.tokenizer));
   if (cfg.eval.builtin_examples > 0 && d.tokenizer) {
     // seed: fixed so every model of a study is scored on the same examples (quopt choice)
-    d.tasks.emplace_back("continuation", builtin_continuation_task(d.val, *d.tokenizer, cfg.eval.builtin_examples, 1234));
+    d.tasks.emplace_back("continuation",
+                         builtin_continuation_task(d.val, *d.tokenizer, cfg.eval.builtin_examples, 1234));
   }
   for (const auto& path : cfg.eval.tasks) {
-    QUOPT_CHECK(d.tokenizer, "eval.tasks needs data.tokenizer (the SentencePiece model made by quopt tokenize)");
+    QUOPT_CHECK(d.tokenizer,
+                "eval.tasks needs data.tokenizer (the SentencePiece model made by quopt tokenize)");
     d.tasks.emplace_back(std::filesystem::path(path).stem().string(), load_task_jsonl(path));
   }
   return d;

@@ -20,7 +20,7 @@ std::unique_ptr<Olmo2> load_trained_model(const RunConfig& cfg, const std::strin
 
 struct EvalData {
   TokenShard val;
-  std::unique_ptr<Tokenizer> tokenizer;                       // null when data.tokenizer is unset
+  std::unique_ptr<Tokenizer> tokenizer;                               // null when data.tokenizer is unset
   std::vector<std::pair<std::string, std::vector<McExample>>> tasks;  // (name, examples)
 };
 // Loads the validation shard, the tokenizer and the tasks (eval.tasks files, plus the built-in

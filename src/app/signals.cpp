@@ -4,7 +4,9 @@ namespace quopt::app {
 
 namespace {
 volatile std::sig_atomic_t g_stop = 0;
-extern "C" void on_stop_signal(int) { g_stop = 1; }
+extern "C" void on_stop_signal(int) {
+  g_stop = 1;
+}
 }  // namespace
 
 const volatile std::sig_atomic_t* install_stop_handlers() {

@@ -28,7 +28,7 @@ template <class... Args>
 }  // namespace quopt
 
 // Internal invariant / argument check; the message should say what was expected.
-#define QUOPT_CHECK(cond, ...)                                     \
-  do {                                                             \
-    if (!(cond)) ::quopt::fail(__VA_ARGS__);                       \
+#define QUOPT_CHECK(cond, ...)               \
+  do {                                       \
+    if (!(cond)) ::quopt::fail(__VA_ARGS__); \
   } while (0)

@@ -4,6 +4,10 @@ namespace quopt {
 namespace {
 int g_rank = 0;
 }
-void set_log_rank(int rank) { g_rank = rank; }
-int log_rank() { return g_rank; }
+void set_log_rank(int rank) {
+  g_rank = rank;
+}
+int log_rank() {
+  return g_rank;
+}
 }  // namespace quopt

@@ -29,7 +29,9 @@ std::uint64_t Rng::next_u64() {
   return mix(key ^ mix(counter_++));
 }
 
-double Rng::uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+double Rng::uniform() {
+  return static_cast<double>(next_u64() >> 11) * 0x1.0p-53;
+}
 
 std::uint64_t Rng::below(std::uint64_t n) {
   // Rejection sampling removes modulo bias.

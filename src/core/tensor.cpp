@@ -24,25 +24,35 @@ std::int64_t count(const Shape& s) {
 
 std::size_t dtype_size(DType dt) {
   switch (dt) {
-    case DType::F32: return 4;
-    case DType::F64: return 8;
-    case DType::BF16: return 2;
-    case DType::I32: return 4;
+    case DType::F32:
+      return 4;
+    case DType::F64:
+      return 8;
+    case DType::BF16:
+      return 2;
+    case DType::I32:
+      return 4;
   }
   return 0;
 }
 
 const char* dtype_name(DType dt) {
   switch (dt) {
-    case DType::F32: return "f32";
-    case DType::F64: return "f64";
-    case DType::BF16: return "bf16";
-    case DType::I32: return "i32";
+    case DType::F32:
+      return "f32";
+    case DType::F64:
+      return "f64";
+    case DType::BF16:
+      return "bf16";
+    case DType::I32:
+      return "i32";
   }
   return "?";
 }
 
-const char* device_name(Device dev) { return dev == Device::Host ? "host" : "cuda"; }
+const char* device_name(Device dev) {
+  return dev == Device::Host ? "host" : "cuda";
+}
 
 std::string shape_str(const Shape& s) {
   std::ostringstream os;
@@ -52,7 +62,9 @@ std::string shape_str(const Shape& s) {
   return os.str();
 }
 
-void register_device_allocator(Device dev, DeviceAllocator a) { g_allocators[static_cast<int>(dev)] = a; }
+void register_device_allocator(Device dev, DeviceAllocator a) {
+  g_allocators[static_cast<int>(dev)] = a;
+}
 bool device_available(Device dev) {
   return dev == Device::Host || g_allocators[static_cast<int>(dev)].alloc != nullptr;
 }
@@ -146,7 +158,8 @@ Tensor Tensor::slice(std::int64_t begin, std::int64_t end) const {
 }
 
 void Tensor::copy_from(const Tensor& src) {
-  QUOPT_CHECK(src.numel_ == numel_ && src.dtype_ == dtype_, "copy_from: ", src.describe(), " into ", describe());
+  QUOPT_CHECK(src.numel_ == numel_ && src.dtype_ == dtype_, "copy_from: ", src.describe(), " into ",
+              describe());
   if (numel_ == 0) return;
   const Device d = device(), s = src.device();
   if (d == Device::Host && s == Device::Host) {
@@ -160,7 +173,9 @@ void Tensor::copy_from(const Tensor& src) {
   a.copy(raw(), src.raw(), nbytes(), kind);
 }
 
-Tensor Tensor::clone() const { return to(device()); }
+Tensor Tensor::clone() const {
+  return to(device());
+}
 
 Tensor Tensor::to(Device dev) const {
   Tensor t = empty(shape_, dtype_, dev);
@@ -175,10 +190,17 @@ Tensor Tensor::astype(DType dt) const {
   for (std::int64_t i = 0; i < numel_; ++i) {
     const double v = item(i);
     switch (dt) {
-      case DType::F32: t.data<float>()[i] = static_cast<float>(v); break;
-      case DType::F64: t.data<double>()[i] = v; break;
-      case DType::I32: t.data<std::int32_t>()[i] = static_cast<std::int32_t>(v); break;
-      case DType::BF16: fail("astype to bf16 is not supported on the host");
+      case DType::F32:
+        t.data<float>()[i] = static_cast<float>(v);
+        break;
+      case DType::F64:
+        t.data<double>()[i] = v;
+        break;
+      case DType::I32:
+        t.data<std::int32_t>()[i] = static_cast<std::int32_t>(v);
+        break;
+      case DType::BF16:
+        fail("astype to bf16 is not supported on the host");
     }
   }
   return t;
@@ -197,9 +219,12 @@ void Tensor::zero_() {
 double Tensor::item(std::int64_t i) const {
   QUOPT_CHECK(is_host() && i >= 0 && i < numel_, "item(", i, ") on ", describe());
   switch (dtype_) {
-    case DType::F32: return static_cast<const float*>(raw())[i];
-    case DType::F64: return static_cast<const double*>(raw())[i];
-    case DType::I32: return static_cast<const std::int32_t*>(raw())[i];
+    case DType::F32:
+      return static_cast<const float*>(raw())[i];
+    case DType::F64:
+      return static_cast<const double*>(raw())[i];
+    case DType::I32:
+      return static_cast<const std::int32_t*>(raw())[i];
     case DType::BF16: {
       std::uint32_t bits = static_cast<std::uint32_t>(static_cast<const std::uint16_t*>(raw())[i]) << 16;
       float f;

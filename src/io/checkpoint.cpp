@@ -50,16 +50,20 @@ std::vector<fs::path> list_checkpoints(const std::string& dir) {
     const std::string n = e.path().filename().string();
     if (n.rfind("step-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".h5") out.push_back(e.path());
   }
-  std::sort(out.begin(), out.end(), [](const fs::path& a, const fs::path& b) { return a.filename() > b.filename(); });
+  std::sort(out.begin(), out.end(),
+            [](const fs::path& a, const fs::path& b) { return a.filename() > b.filename(); });
   return out;
 }
 
 }  // namespace
 
-std::string checkpoint_dir(const std::string& out_dir) { return out_dir + "/checkpoints"; }
+std::string checkpoint_dir(const std::string& out_dir) {
+  return out_dir + "/checkpoints";
+}
 
 std::string save_checkpoint(const std::string& out_dir, const ProcessGrid& grid, const ParameterSet& params,
-                            Optimizer& opt, const RunMetrics& m, const CheckpointMeta& meta, std::int64_t keep) {
+                            Optimizer& opt, const RunMetrics& m, const CheckpointMeta& meta,
+                            std::int64_t keep) {
   const std::string dir = checkpoint_dir(out_dir);
   if (grid.rank() == 0) {
     std::error_code ec;
@@ -140,8 +144,9 @@ std::optional<std::string> find_latest_checkpoint(const std::string& out_dir, MP
 std::int64_t load_checkpoint(const std::string& path, MPI_Comm comm, ParameterSet& params, Optimizer& opt,
                              RunMetrics& m, std::string* config_toml) {
   H5File f = H5File::open_read(path, comm);
-  QUOPT_CHECK(f.get_attr_string("/", "optimizer") == opt.name(), path, " holds ", f.get_attr_string("/", "optimizer"),
-              " state but this run uses optimizer.name = ", opt.name(), "; resume with the same optimizer");
+  QUOPT_CHECK(f.get_attr_string("/", "optimizer") == opt.name(), path, " holds ",
+              f.get_attr_string("/", "optimizer"), " state but this run uses optimizer.name = ", opt.name(),
+              "; resume with the same optimizer");
   for (auto& p : params.all()) {
     const std::string name = "weights/" + p.name;
     QUOPT_CHECK(f.is_dataset(name), path, " has no ", name, ": it was written for a different model");

@@ -14,7 +14,7 @@ struct StepRecord {
   double lr = 0.0;
   double grad_norm = 0.0;
   std::optional<double> val_loss;
-  double time = 0.0;        // seconds since training started
+  double time = 0.0;  // seconds since training started
   double tokens_per_s = 0.0;
   std::int64_t failed_roots = 0;  // optimizer root/eigen computations that failed so far (all ranks)
 };

@@ -98,9 +98,9 @@ void write_owned(H5File& f, MPI_Comm comm, const std::vector<NamedTensor>& mine,
       if (it == writers.end()) {
         writers.emplace(d.name, d);
       } else {
-        QUOPT_CHECK(it->second.shape == d.shape && it->second.dtype == d.dtype, "ranks ", it->second.owner, " and ",
-                    r, " hold different tensors named ", d.name, ": ", shape_str(it->second.shape), " vs ",
-                    shape_str(d.shape));
+        QUOPT_CHECK(it->second.shape == d.shape && it->second.dtype == d.dtype, "ranks ", it->second.owner,
+                    " and ", r, " hold different tensors named ", d.name, ": ", shape_str(it->second.shape),
+                    " vs ", shape_str(d.shape));
       }
     }
   for (const auto& [name, d] : writers) f.create_dataset(name, d.shape, d.dtype);

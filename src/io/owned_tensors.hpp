@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "io/h5file.hpp"
 #include "core/tensor.hpp"
+#include "io/h5file.hpp"
 
 namespace quopt {
 

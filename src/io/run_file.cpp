@@ -12,9 +12,12 @@ namespace quopt {
 std::string param_dims(ParamRole role) {
   switch (role) {
     case ParamRole::Embedding:
-    case ParamRole::Head: return "vocab, d_model";
-    case ParamRole::Gain: return "features";
-    case ParamRole::Hidden: return "out_features, in_features";
+    case ParamRole::Head:
+      return "vocab, d_model";
+    case ParamRole::Gain:
+      return "features";
+    case ParamRole::Hidden:
+      return "out_features, in_features";
   }
   return "";
 }
@@ -75,9 +78,10 @@ void write_run_file(const std::string& path, MPI_Comm comm, const RunInfo& info,
     f.write_tensor("metrics/grad_norm", reals(m.grad_norm), 0);
     f.write_tensor("metrics/val_step", ints(m.val_step), 0);
     f.write_tensor("metrics/val_loss", reals(m.val_loss), 0);
-    f.set_attr("metrics", "description",
-               std::string("train_* per optimizer step (loss = mean cross-entropy incl. z-loss over the global "
-                           "batch); val_* at each validation"));
+    f.set_attr(
+        "metrics", "description",
+        std::string("train_* per optimizer step (loss = mean cross-entropy incl. z-loss over the global "
+                    "batch); val_* at each validation"));
     f.close();
   }
   int rank = 0;

@@ -13,8 +13,8 @@
 
 #include "io/h5file.hpp"
 #include "model/config.hpp"
-#include "model/params.hpp"
 #include "model/olmo2.hpp"
+#include "model/params.hpp"
 
 namespace quopt {
 

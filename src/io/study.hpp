@@ -15,8 +15,8 @@ namespace quopt {
 
 struct StudyRun {
   std::int64_t index = 0;
-  std::string name;        // e.g. "olmo2-tiny_adamw_lr3e-03" (+ "_qat")
-  std::string dir;         // absolute run directory
+  std::string name;  // e.g. "olmo2-tiny_adamw_lr3e-03" (+ "_qat")
+  std::string dir;   // absolute run directory
   std::string model_file, optimizer_file, optimizer;
   double lr = 0.0;
   bool qat = false;

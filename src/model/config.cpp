@@ -14,7 +14,8 @@ std::int64_t ModelConfig::embedding_params() const {
 
 std::int64_t ModelConfig::non_embedding_params() const {
   const std::int64_t hd = head_dim();
-  const std::int64_t q = d_model * n_heads * hd, kv = 2 * d_model * n_kv_heads * hd, o = n_heads * hd * d_model;
+  const std::int64_t q = d_model * n_heads * hd, kv = 2 * d_model * n_kv_heads * hd,
+                     o = n_heads * hd * d_model;
   const std::int64_t qk_norm_params = qk_norm ? (n_heads * hd + n_kv_heads * hd) : 0;
   const std::int64_t mlp_in = (mlp == MlpKind::SwiGLU ? 2 : 1) * d_model * mlp_hidden();
   const std::int64_t mlp_out = mlp_hidden() * d_model;

@@ -27,8 +27,8 @@ class LinearQuant {
   // y = f(x, W); x [N, in], w [out, in], y [N, out].
   virtual void forward(const Tensor& x, const Tensor& w, Tensor& y, LinearCache& cache) const = 0;
   // dx written (or accumulated when accumulate_dx), dw accumulated.
-  virtual void backward(const Tensor& dy, const Tensor& x, const Tensor& w, const LinearCache& cache, Tensor& dx,
-                        bool accumulate_dx, Tensor& dw) const = 0;
+  virtual void backward(const Tensor& dy, const Tensor& x, const Tensor& w, const LinearCache& cache,
+                        Tensor& dx, bool accumulate_dx, Tensor& dw) const = 0;
 };
 
 // Called with (block index, parameter name, input x [N, in], weight [out, in]) before each linear layer

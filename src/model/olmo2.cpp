@@ -18,7 +18,9 @@ std::string block_name(std::int64_t i) {
 
 namespace {
 // y = x W^T for x [N, in], W [out, in].
-void linear_forward(const Tensor& x, const Parameter& w, Tensor& y) { k::matmul(x, false, w.value, true, y); }
+void linear_forward(const Tensor& x, const Parameter& w, Tensor& y) {
+  k::matmul(x, false, w.value, true, y);
+}
 // dx (+)= dy W ; dW += dy^T x.
 void linear_backward(const Tensor& dy, const Tensor& x, Parameter& w, Tensor& dx, bool accumulate_dx) {
   k::matmul(dy, false, w.value, false, dx, 1.0, accumulate_dx ? 1.0 : 0.0);
@@ -57,11 +59,12 @@ std::vector<ParamSpec> olmo2_param_specs(const ModelConfig& cfg, StageSpec stage
 }
 
 Olmo2::Olmo2(const ModelConfig& cfg, DType dt, StageSpec stage) : cfg_(cfg), dt_(dt), stage_(stage) {
-  QUOPT_CHECK(dt == DType::F32 || dt == DType::F64, "the host model runs in f32 or f64, not ", dtype_name(dt));
+  QUOPT_CHECK(dt == DType::F32 || dt == DType::F64, "the host model runs in f32 or f64, not ",
+              dtype_name(dt));
   if (stage_.last_block < 0) stage_.last_block = cfg.n_layers;
-  QUOPT_CHECK(0 <= stage_.first_block && stage_.first_block <= stage_.last_block &&
-                  stage_.last_block <= cfg.n_layers,
-              "stage blocks [", stage_.first_block, ", ", stage_.last_block, ") outside [0, ", cfg.n_layers, ")");
+  QUOPT_CHECK(
+      0 <= stage_.first_block && stage_.first_block <= stage_.last_block && stage_.last_block <= cfg.n_layers,
+      "stage blocks [", stage_.first_block, ", ", stage_.last_block, ") outside [0, ", cfg.n_layers, ")");
   for (const auto& spec : olmo2_param_specs(cfg, stage_)) params_.add(spec.name, spec.role, spec.shape, dt);
   auto find = [&](const std::string& n) { return params_.contains(n) ? &params_.get(n) : nullptr; };
   embed_ = find("embed/weight");
@@ -178,8 +181,8 @@ void Olmo2::linear_fwd(std::int64_t block, Lin which, const Tensor& x, const Par
     linear_forward(x, w, y);
 }
 
-void Olmo2::linear_bwd(Lin which, const Tensor& dy, const Tensor& x, Parameter& w, BlockActivations& c, Tensor& dx,
-                       bool accumulate_dx) const {
+void Olmo2::linear_bwd(Lin which, const Tensor& dy, const Tensor& x, Parameter& w, BlockActivations& c,
+                       Tensor& dx, bool accumulate_dx) const {
   if (quant_ && quant_->applies(kLinName[which]))
     quant_->backward(dy, x, w.value, c.lin[which], dx, accumulate_dx, w.grad);
   else
@@ -192,7 +195,9 @@ void Olmo2::block_forward(const BlockParams& w, const Tensor& x, std::int64_t B,
   mlp_forward(w, B, T, c, y);
 }
 
-std::int64_t Olmo2::module_count() const { return 2 * cfg_.n_layers + 3; }
+std::int64_t Olmo2::module_count() const {
+  return 2 * cfg_.n_layers + 3;
+}
 
 std::string Olmo2::module_name(std::int64_t m) const {
   QUOPT_CHECK(m >= 0 && m < module_count(), "module ", m, " out of range [0, ", module_count(), ")");
@@ -203,19 +208,20 @@ std::string Olmo2::module_name(std::int64_t m) const {
 }
 
 Tensor Olmo2::module_forward(std::int64_t m, const Tensor& input, std::int64_t B, std::int64_t T) const {
-  QUOPT_CHECK(stage_.embedding && stage_.head && stage_.first_block == 0 && stage_.last_block == cfg_.n_layers,
-              "module_forward needs the whole model");
+  QUOPT_CHECK(
+      stage_.embedding && stage_.head && stage_.first_block == 0 && stage_.last_block == cfg_.n_layers,
+      "module_forward needs the whole model");
   const std::int64_t N = B * T, C = cfg_.d_model;
   QUOPT_CHECK(m >= 0 && m < module_count(), "module ", m, " out of range [0, ", module_count(), ")");
   if (m == 0) {
-    QUOPT_CHECK(input.dtype() == DType::I32 && input.numel() == N, "module 0 (embed) takes i32 tokens [", B, ", ",
-                T, "], got ", input.describe());
+    QUOPT_CHECK(input.dtype() == DType::I32 && input.numel() == N, "module 0 (embed) takes i32 tokens [", B,
+                ", ", T, "], got ", input.describe());
     Tensor x = new_tensor({N, C});
     k::embedding_forward(input.reshape({N}), embed_->value, x);
     return x;
   }
-  QUOPT_CHECK(input.dtype() == dt_ && input.numel() == N * C, "module ", module_name(m), " takes [", N, ", ", C,
-              "], got ", input.describe());
+  QUOPT_CHECK(input.dtype() == dt_ && input.numel() == N * C, "module ", module_name(m), " takes [", N, ", ",
+              C, "], got ", input.describe());
   const Tensor x = input.reshape({N, C});
   if (m == module_count() - 2) {
     Tensor z = new_tensor({N, C}), rstd = new_tensor({N});
@@ -240,7 +246,8 @@ Tensor Olmo2::module_forward(std::int64_t m, const Tensor& input, std::int64_t B
 }
 
 LossSum Olmo2::forward(const Tensor& tokens, const Tensor& targets, Activations& act) const {
-  QUOPT_CHECK(stage_.embedding && stage_.head, "forward() needs the whole model; use forward_stage on a stage");
+  QUOPT_CHECK(stage_.embedding && stage_.head,
+              "forward() needs the whole model; use forward_stage on a stage");
   QUOPT_CHECK(tokens.ndim() == 2, "model input must be i32 [batch, seq], got ", tokens.describe());
   LossSum out;
   forward_stage(tokens, targets, tokens.dim(0), tokens.dim(1), act, &out);
@@ -262,8 +269,8 @@ Tensor Olmo2::forward_stage(const Tensor& input, const Tensor& targets, std::int
     x = new_tensor({N, C});
     k::embedding_forward(input.reshape({N}), embed_->value, x);
   } else {
-    QUOPT_CHECK(input.dtype() == dt_ && input.numel() == N * C, "stage input must be [", N, ", ", C, "], got ",
-                input.describe());
+    QUOPT_CHECK(input.dtype() == dt_ && input.numel() == N * C, "stage input must be [", N, ", ", C,
+                "], got ", input.describe());
     x = input.reshape({N, C});
   }
   for (std::size_t i = 0; i < blocks_.size(); ++i) {
@@ -336,7 +343,8 @@ void Olmo2::block_backward(BlockParams& w, BlockActivations& c, std::int64_t B, 
 }
 
 void Olmo2::backward(Activations& act, double dscale) {
-  QUOPT_CHECK(stage_.embedding && stage_.head, "backward() needs the whole model; use backward_stage on a stage");
+  QUOPT_CHECK(stage_.embedding && stage_.head,
+              "backward() needs the whole model; use backward_stage on a stage");
   backward_stage(act, Tensor(), dscale);
 }
 
@@ -354,7 +362,8 @@ Tensor Olmo2::backward_stage(Activations& act, const Tensor& dy_in, double dscal
     k::rmsnorm_backward(dz, act.y, final_norm_->value, act.z_rstd, dy, final_norm_->grad);
     act.logits = Tensor();
   } else {
-    QUOPT_CHECK(dy_in.numel() == N * C, "stage output gradient must be [", N, ", ", C, "], got ", dy_in.describe());
+    QUOPT_CHECK(dy_in.numel() == N * C, "stage output gradient must be [", N, ", ", C, "], got ",
+                dy_in.describe());
     dy = dy_in.reshape({N, C});
   }
   for (std::size_t i = blocks_.size(); i-- > 0;) {

@@ -18,32 +18,32 @@ namespace quopt {
 
 // Activations one forward keeps for its backward (one per in-flight micro-batch).
 struct BlockActivations {
-  Tensor x;                     // block input [N, C]
-  Tensor q_raw, q_rstd;         // q before QK-norm and its rstd
+  Tensor x;              // block input [N, C]
+  Tensor q_raw, q_rstd;  // q before QK-norm and its rstd
   Tensor k_raw, k_rstd;
-  Tensor q, k, v;               // after norm + RoPE: [B, T, H(kv), D]
-  Tensor att, lse;              // attention output [N, H*D] and logsumexp
-  Tensor o, o_rstd;             // attention projection output (pre post-norm)
-  Tensor h;                     // after attention residual
-  Tensor u, g;                  // MLP up (and gate for SwiGLU) pre-activation [N, F]
-  Tensor a;                     // MLP activation
-  Tensor d, d_rstd;             // MLP down output (pre post-norm)
+  Tensor q, k, v;    // after norm + RoPE: [B, T, H(kv), D]
+  Tensor att, lse;   // attention output [N, H*D] and logsumexp
+  Tensor o, o_rstd;  // attention projection output (pre post-norm)
+  Tensor h;          // after attention residual
+  Tensor u, g;       // MLP up (and gate for SwiGLU) pre-activation [N, F]
+  Tensor a;          // MLP activation
+  Tensor d, d_rstd;  // MLP down output (pre post-norm)
   // Caches of quantized linears (used only when a LinearQuant applies): q, k, v, o, up, gate, down.
   LinearCache lin[7];
 };
 
 struct Activations {
   std::int64_t batch = 0, seq = 0;
-  Tensor tokens, targets;               // i32 [B, T]
+  Tensor tokens, targets;                // i32 [B, T]
   std::vector<BlockActivations> blocks;  // this stage's blocks, in order
-  Tensor y;                             // last block output [N, C]
-  Tensor z, z_rstd;                     // final norm output
-  Tensor logits, lse, token_loss;       // [N, V], [N], [N]
+  Tensor y;                              // last block output [N, C]
+  Tensor z, z_rstd;                      // final norm output
+  Tensor logits, lse, token_loss;        // [N, V], [N], [N]
 };
 
 struct LossSum {
-  double sum = 0.0;         // sum over counted tokens of (cross-entropy + z-loss)
-  std::int64_t count = 0;   // counted (non-ignored) target tokens
+  double sum = 0.0;        // sum over counted tokens of (cross-entropy + z-loss)
+  std::int64_t count = 0;  // counted (non-ignored) target tokens
 };
 
 // The part of the model one pipeline stage owns: blocks [first_block, last_block), the embedding
@@ -108,7 +108,8 @@ class Olmo2 {
                      BlockActivations& c, Tensor& y) const;
   void attn_forward(const BlockParams& w, const Tensor& x, std::int64_t B, std::int64_t T,
                     BlockActivations& c) const;
-  void mlp_forward(const BlockParams& w, std::int64_t B, std::int64_t T, BlockActivations& c, Tensor& y) const;
+  void mlp_forward(const BlockParams& w, std::int64_t B, std::int64_t T, BlockActivations& c,
+                   Tensor& y) const;
   void block_backward(BlockParams& w, BlockActivations& c, std::int64_t B, std::int64_t T, const Tensor& dy,
                       Tensor& dx);
   Tensor new_tensor(const Shape& s) const { return Tensor::empty(s, dt_); }

@@ -6,16 +6,24 @@ namespace quopt {
 
 const char* role_name(ParamRole r) {
   switch (r) {
-    case ParamRole::Hidden: return "hidden";
-    case ParamRole::Embedding: return "embedding";
-    case ParamRole::Head: return "head";
-    case ParamRole::Gain: return "gain";
+    case ParamRole::Hidden:
+      return "hidden";
+    case ParamRole::Embedding:
+      return "embedding";
+    case ParamRole::Head:
+      return "head";
+    case ParamRole::Gain:
+      return "gain";
   }
   return "?";
 }
 
-std::string Parameter::layer() const { return name.substr(0, name.find('/')); }
-std::string Parameter::param() const { return name.substr(name.find('/') + 1); }
+std::string Parameter::layer() const {
+  return name.substr(0, name.find('/'));
+}
+std::string Parameter::param() const {
+  return name.substr(name.find('/') + 1);
+}
 
 Parameter& ParameterSet::add(const std::string& name, ParamRole role, const Shape& shape, DType dt) {
   QUOPT_CHECK(!contains(name), "duplicate parameter ", name);

@@ -26,13 +26,13 @@ struct OptimizerContext {
 
 // What an optimizer reports about itself (cumulative since construction, this rank).
 struct OptimizerReport {
-  double balance = 1.0;              // max / mean of the assigned work cost in the data-parallel group
-  std::int64_t state_bytes = 0;      // optimizer and preconditioner state held by this rank
-  std::int64_t failed_roots = 0;     // root / eigendecomposition computations that failed (kept the old one)
-  double precond_seconds = 0.0;      // preconditioner statistics updates
-  double root_seconds = 0.0;         // root inverses, eigendecompositions, QR, Newton-Schulz
-  double comm_seconds = 0.0;         // all-gathers of sharded results
-  double update_seconds = 0.0;       // everything else in step()
+  double balance = 1.0;           // max / mean of the assigned work cost in the data-parallel group
+  std::int64_t state_bytes = 0;   // optimizer and preconditioner state held by this rank
+  std::int64_t failed_roots = 0;  // root / eigendecomposition computations that failed (kept the old one)
+  double precond_seconds = 0.0;   // preconditioner statistics updates
+  double root_seconds = 0.0;      // root inverses, eigendecompositions, QR, Newton-Schulz
+  double comm_seconds = 0.0;      // all-gathers of sharded results
+  double update_seconds = 0.0;    // everything else in step()
 };
 
 class Optimizer {

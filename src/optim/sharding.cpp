@@ -53,8 +53,8 @@ double ShardPlan::allgather(std::vector<Tensor>& results) const {
       off += static_cast<std::size_t>(results[i].numel());
     }
   const double t0 = wall_seconds();
-  MPI_Allgatherv(send.data(), static_cast<int>(send.size()), MPI_FLOAT, recv.data(), counts.data(), displs.data(),
-                 MPI_FLOAT, comm_);
+  MPI_Allgatherv(send.data(), static_cast<int>(send.size()), MPI_FLOAT, recv.data(), counts.data(),
+                 displs.data(), MPI_FLOAT, comm_);
   const double dt = wall_seconds() - t0;
   std::vector<std::size_t> cursor(displs.begin(), displs.end());
   for (std::size_t i = 0; i < items_.size(); ++i) {

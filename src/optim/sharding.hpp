@@ -16,9 +16,9 @@
 namespace quopt {
 
 struct WorkItem {
-  std::string name;        // stable across rank counts (used to name checkpointed state)
-  double cost = 0.0;       // cost model, e.g. n^3 for an eigendecomposition of an n x n factor
-  Shape result_shape;      // shape of the f32 result the owner computes
+  std::string name;    // stable across rank counts (used to name checkpointed state)
+  double cost = 0.0;   // cost model, e.g. n^3 for an eigendecomposition of an n x n factor
+  Shape result_shape;  // shape of the f32 result the owner computes
 };
 
 class ShardPlan {
@@ -30,7 +30,7 @@ class ShardPlan {
   int owner(std::size_t i) const { return owner_[i]; }
   bool mine(std::size_t i) const { return owner_[i] == rank_; }
   int ranks() const { return ranks_; }
-  double balance() const;             // max / mean assigned cost
+  double balance() const;  // max / mean assigned cost
   double my_cost() const;
   // results[i] (f32, item i's result_shape, allocated by the caller on every rank) is filled by the
   // owner; afterwards it holds the owner's values on every rank. Returns seconds spent in MPI.

@@ -8,8 +8,9 @@ ProcessGrid::ProcessGrid(MPI_Comm world, int stages) : world_(world), stages_(st
   MPI_Comm_rank(world, &rank_);
   MPI_Comm_size(world, &size_);
   QUOPT_CHECK(stages >= 1, "parallel.pipeline_stages must be >= 1, got ", stages);
-  QUOPT_CHECK(size_ % stages == 0, "the number of ranks (", size_, ") is not a multiple of parallel.pipeline_stages (",
-              stages, "): the data-parallel size is ranks / stages; launch a multiple of ", stages,
+  QUOPT_CHECK(size_ % stages == 0, "the number of ranks (", size_,
+              ") is not a multiple of parallel.pipeline_stages (", stages,
+              "): the data-parallel size is ranks / stages; launch a multiple of ", stages,
               " ranks or change parallel.pipeline_stages");
   replicas_ = size_ / stages;
   stage_ = rank_ % stages;
@@ -26,8 +27,8 @@ ProcessGrid::~ProcessGrid() {
 }
 
 StageSpec stage_spec(const ModelConfig& m, int stage, int stages) {
-  QUOPT_CHECK(stages <= m.n_layers, "parallel.pipeline_stages = ", stages, " exceeds model.n_layers = ", m.n_layers,
-              "; every stage needs at least one block");
+  QUOPT_CHECK(stages <= m.n_layers, "parallel.pipeline_stages = ", stages,
+              " exceeds model.n_layers = ", m.n_layers, "; every stage needs at least one block");
   const std::int64_t base = m.n_layers / stages, extra = m.n_layers % stages;
   StageSpec s;
   s.first_block = stage * base + std::min<std::int64_t>(stage, extra);

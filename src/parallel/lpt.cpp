@@ -11,7 +11,8 @@ std::vector<int> lpt_assign(const std::vector<double>& costs, int ranks) {
   QUOPT_CHECK(ranks >= 1, "lpt_assign: need at least one rank");
   std::vector<std::size_t> order(costs.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return costs[a] > costs[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return costs[a] > costs[b]; });
   std::vector<double> load(static_cast<std::size_t>(ranks), 0.0);
   std::vector<int> owner(costs.size(), 0);
   for (std::size_t i : order) {

@@ -9,8 +9,12 @@
 namespace quopt {
 
 namespace {
-int fwd_tag(std::int64_t m) { return static_cast<int>(2 * m); }
-int bwd_tag(std::int64_t m) { return static_cast<int>(2 * m + 1); }
+int fwd_tag(std::int64_t m) {
+  return static_cast<int>(2 * m);
+}
+int bwd_tag(std::int64_t m) {
+  return static_cast<int>(2 * m + 1);
+}
 }  // namespace
 
 PipelineEngine::PipelineEngine(const ProcessGrid& grid, Olmo2& model, std::int64_t rows, std::int64_t seq)
@@ -72,7 +76,8 @@ void PipelineEngine::backward(std::int64_t m, Activations& act, double dscale, G
   if (!grid_.first_stage()) isend(dx, grid_.stage() - 1, bwd_tag(m));
 }
 
-LossSum PipelineEngine::train_step(std::int64_t n_micro, const MicroBatchFn& batch, double dscale, GradSync* sync) {
+LossSum PipelineEngine::train_step(std::int64_t n_micro, const MicroBatchFn& batch, double dscale,
+                                   GradSync* sync) {
   QUOPT_CHECK(model_.dtype() == DType::F32 || grid_.stages() == 1, "pipeline transfers are f32");
   const std::int64_t warm = std::min<std::int64_t>(grid_.stages() - grid_.stage() - 1, n_micro);
   std::deque<Activations> live;  // activations of micro-batches forwarded but not yet backwarded

@@ -9,7 +9,8 @@
 
 namespace quopt {
 
-ActQuantLinear::ActQuantLinear(int bits, std::set<std::string> layers) : bits_(bits), layers_(std::move(layers)) {
+ActQuantLinear::ActQuantLinear(int bits, std::set<std::string> layers)
+    : bits_(bits), layers_(std::move(layers)) {
   QUOPT_CHECK(bits >= kernels::kRtnMinBits && bits <= kernels::kRtnMaxBits, "activation bits ", bits,
               " outside [", kernels::kRtnMinBits, ", ", kernels::kRtnMaxBits, "]");
 }
@@ -33,8 +34,8 @@ void ActQuantLinear::forward(const Tensor& x, const Tensor& w, Tensor& y, Linear
   cache.data = std::move(d);
 }
 
-void ActQuantLinear::backward(const Tensor& dy, const Tensor&, const Tensor& w, const LinearCache& cache, Tensor& dx,
-                              bool accumulate_dx, Tensor& dw) const {
+void ActQuantLinear::backward(const Tensor& dy, const Tensor&, const Tensor& w, const LinearCache& cache,
+                              Tensor& dx, bool accumulate_dx, Tensor& dw) const {
   const auto* d = dynamic_cast<const ActData*>(cache.data.get());
   QUOPT_CHECK(d, "activation-quantized linear: backward without its forward");
   kernels::matmul(dy, false, w, false, dx, 1.0, accumulate_dx ? 1.0 : 0.0);
@@ -61,8 +62,8 @@ PtqOutcome quantize_model(Olmo2& q, const QuantScheme& scheme, const std::vector
       for (Parameter* p : targets) {
         const std::int64_t groups = scheme.group_size ? p->value.dim(1) / scheme.group_size : 1;
         Tensor wq = Tensor::empty(p->value.shape(), p->value.dtype());
-        Tensor scales = Tensor::empty(scheme.group_size ? Shape{p->value.dim(0), groups} : Shape{p->value.dim(0)},
-                                      p->value.dtype());
+        Tensor scales = Tensor::empty(
+            scheme.group_size ? Shape{p->value.dim(0), groups} : Shape{p->value.dim(0)}, p->value.dtype());
         kernels::rtn_quantize(p->value, scheme.weight_bits, scheme.group_size, wq, scales);
         record(*p, wq, scales);
         p->value.copy_from(wq);

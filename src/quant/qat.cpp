@@ -11,7 +11,8 @@ struct QuestData : LinearCacheData {
 };
 }  // namespace
 
-QuestLinear::QuestLinear(QuestConfig cfg, std::set<std::string> layers) : cfg_(cfg), layers_(std::move(layers)) {
+QuestLinear::QuestLinear(QuestConfig cfg, std::set<std::string> layers)
+    : cfg_(cfg), layers_(std::move(layers)) {
   validate(cfg_);
 }
 
@@ -21,8 +22,8 @@ void QuestLinear::forward(const Tensor& x, const Tensor& w, Tensor& y, LinearCac
   cache.data = std::move(d);
 }
 
-void QuestLinear::backward(const Tensor& dy, const Tensor&, const Tensor&, const LinearCache& cache, Tensor& dx,
-                           bool accumulate_dx, Tensor& dw) const {
+void QuestLinear::backward(const Tensor& dy, const Tensor&, const Tensor&, const LinearCache& cache,
+                           Tensor& dx, bool accumulate_dx, Tensor& dw) const {
   const auto* d = dynamic_cast<const QuestData*>(cache.data.get());
   QUOPT_CHECK(d, "QuEST backward without its forward");
   if (!accumulate_dx) {

@@ -23,17 +23,19 @@ double bare_sgemm_rate(const std::vector<std::pair<kernels::GemmShape, std::int6
   for (const auto& [s, count] : shapes) {
     const std::int64_t am = s.trans_a ? s.k : s.m, an = s.trans_a ? s.m : s.k;
     const std::int64_t bm = s.trans_b ? s.n : s.k, bn = s.trans_b ? s.k : s.n;
-    std::vector<float> a(static_cast<std::size_t>(s.batch * am * an)), b(static_cast<std::size_t>(s.batch * bm * bn));
+    std::vector<float> a(static_cast<std::size_t>(s.batch * am * an)),
+        b(static_cast<std::size_t>(s.batch * bm * bn));
     std::vector<float> c(static_cast<std::size_t>(s.batch * s.m * s.n), 0.0f);
     for (auto& x : a) x = static_cast<float>(rng.uniform() - 0.5);
     for (auto& x : b) x = static_cast<float>(rng.uniform() - 0.5);
     const double t0 = wall_seconds();
     for (std::int64_t r = 0; r < count; ++r)
       for (std::int64_t i = 0; i < s.batch; ++i)
-        cblas_sgemm(CblasRowMajor, s.trans_a ? CblasTrans : CblasNoTrans, s.trans_b ? CblasTrans : CblasNoTrans,
-                    static_cast<int>(s.m), static_cast<int>(s.n), static_cast<int>(s.k), 1.0f,
-                    a.data() + i * am * an, static_cast<int>(an), b.data() + i * bm * bn, static_cast<int>(bn),
-                    0.0f, c.data() + i * s.m * s.n, static_cast<int>(s.n));
+        cblas_sgemm(CblasRowMajor, s.trans_a ? CblasTrans : CblasNoTrans,
+                    s.trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(s.m), static_cast<int>(s.n),
+                    static_cast<int>(s.k), 1.0f, a.data() + i * am * an, static_cast<int>(an),
+                    b.data() + i * bm * bn, static_cast<int>(bn), 0.0f, c.data() + i * s.m * s.n,
+                    static_cast<int>(s.n));
     seconds += wall_seconds() - t0;
     flops += 2.0 * static_cast<double>(s.m * s.n * s.k * s.batch * count);
   }
@@ -56,8 +58,10 @@ BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64
   Rng rng(cfg.train.seed, 2);
   Tensor in = Tensor::empty({MB, T}, DType::I32), tgt = Tensor::empty({MB, T}, DType::I32);
   for (std::int64_t i = 0; i < MB * T; ++i) {
-    in.data<std::int32_t>()[i] = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(mc.vocab_size)));
-    tgt.data<std::int32_t>()[i] = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(mc.vocab_size)));
+    in.data<std::int32_t>()[i] =
+        static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(mc.vocab_size)));
+    tgt.data<std::int32_t>()[i] =
+        static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(mc.vocab_size)));
   }
   double grad_s = 0.0, opt_s = 0.0;
   auto one_step = [&] {
@@ -111,37 +115,41 @@ BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64
 std::string describe(const BenchResult& r, const RunConfig& cfg) {
   char buf[1024];
   const double mfu_flops = cfg.model.train_flops_per_token() * r.tokens_per_s * 1e-9;
-  std::snprintf(buf, sizeof buf,
-                "bench %s (%lld parameters), optimizer %s, %lld tokens/step, %lld timed steps\n"
-                "  step time %.4f s, %.1f tokens/s, %.2f model GFLOP/s (6N+attention accounting)\n"
-                "  GEMM inside training: %.4f s/step (%.0f%% of the step), %.2f GFLOP/s over %lld calls, %lld shapes\n"
-                "  bare cblas_sgemm, same shapes and call counts: %.2f GFLOP/s\n"
-                "  ratio (in-training GEMM rate / bare sgemm rate): %.3f",
-                cfg.model.name.c_str(), static_cast<long long>(cfg.model.total_params()), cfg.optimizer.name.c_str(),
-                static_cast<long long>(r.tokens_per_step), static_cast<long long>(r.steps), r.step_seconds,
-                r.tokens_per_s, mfu_flops, r.gemm_seconds, 100.0 * r.gemm_seconds / r.step_seconds,
-                r.gemm_gflops_rate, static_cast<long long>(r.gemm_calls), static_cast<long long>(r.gemm_shapes),
-                r.bare_gflops_rate, r.bare_gflops_rate > 0 ? r.gemm_gflops_rate / r.bare_gflops_rate : 0.0);
+  std::snprintf(
+      buf, sizeof buf,
+      "bench %s (%lld parameters), optimizer %s, %lld tokens/step, %lld timed steps\n"
+      "  step time %.4f s, %.1f tokens/s, %.2f model GFLOP/s (6N+attention accounting)\n"
+      "  GEMM inside training: %.4f s/step (%.0f%% of the step), %.2f GFLOP/s over %lld calls, %lld shapes\n"
+      "  bare cblas_sgemm, same shapes and call counts: %.2f GFLOP/s\n"
+      "  ratio (in-training GEMM rate / bare sgemm rate): %.3f",
+      cfg.model.name.c_str(), static_cast<long long>(cfg.model.total_params()), cfg.optimizer.name.c_str(),
+      static_cast<long long>(r.tokens_per_step), static_cast<long long>(r.steps), r.step_seconds,
+      r.tokens_per_s, mfu_flops, r.gemm_seconds, 100.0 * r.gemm_seconds / r.step_seconds, r.gemm_gflops_rate,
+      static_cast<long long>(r.gemm_calls), static_cast<long long>(r.gemm_shapes), r.bare_gflops_rate,
+      r.bare_gflops_rate > 0 ? r.gemm_gflops_rate / r.bare_gflops_rate : 0.0);
   return buf;
 }
 
-std::string describe_optimizer_table(const std::vector<std::pair<std::string, BenchResult>>& rows, int ranks) {
+std::string describe_optimizer_table(const std::vector<std::pair<std::string, BenchResult>>& rows,
+                                     int ranks) {
   double base = 0.0;
   for (const auto& [name, r] : rows)
     if (name == "adamw") base = r.step_seconds;
-  std::string out = cat("optimizer step cost at np=", ranks,
-                        " (ratios to AdamW's whole step; parts: gradient = forward+backward, then the optimizer's "
-                        "preconditioner statistics, root/eigen/Newton-Schulz work, communication, rest)\n");
+  std::string out =
+      cat("optimizer step cost at np=", ranks,
+          " (ratios to AdamW's whole step; parts: gradient = forward+backward, then the optimizer's "
+          "preconditioner statistics, root/eigen/Newton-Schulz work, communication, rest)\n");
   char buf[320];
-  std::snprintf(buf, sizeof buf, "%-8s %9s %7s | %7s %7s %7s %7s %7s | %7s %12s\n", "optimizer", "step (s)", "ratio",
-                "grad", "precond", "root", "comm", "rest", "balance", "state/rank");
+  std::snprintf(buf, sizeof buf, "%-8s %9s %7s | %7s %7s %7s %7s %7s | %7s %12s\n", "optimizer", "step (s)",
+                "ratio", "grad", "precond", "root", "comm", "rest", "balance", "state/rank");
   out += buf;
   for (const auto& [name, r] : rows) {
     const double d = base > 0 ? base : r.step_seconds;
     const double rest = r.optimizer_seconds - r.precond_seconds - r.root_seconds - r.comm_seconds;
     std::snprintf(buf, sizeof buf, "%-8s %9.4f %7.3f | %7.3f %7.3f %7.3f %7.3f %7.3f | %7.3f %9.2f MB\n",
                   name.c_str(), r.step_seconds, r.step_seconds / d, r.grad_seconds / d, r.precond_seconds / d,
-                  r.root_seconds / d, r.comm_seconds / d, rest / d, r.balance, static_cast<double>(r.state_bytes) / 1e6);
+                  r.root_seconds / d, r.comm_seconds / d, rest / d, r.balance,
+                  static_cast<double>(r.state_bytes) / 1e6);
     out += buf;
   }
   return out;

@@ -5,9 +5,9 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
-#include <string>
 
 #include "io/run_config.hpp"
 
@@ -15,11 +15,11 @@ namespace quopt {
 
 struct BenchResult {
   std::int64_t steps = 0, tokens_per_step = 0;
-  double step_seconds = 0.0;        // mean wall time of one optimizer step (forward+backward+update)
+  double step_seconds = 0.0;  // mean wall time of one optimizer step (forward+backward+update)
   double tokens_per_s = 0.0;
-  double gemm_seconds = 0.0;        // per step, inside matmul/matmul_batched
-  double gemm_gflops_rate = 0.0;    // achieved inside training
-  double bare_gflops_rate = 0.0;    // cblas_sgemm on the same shapes, same call counts
+  double gemm_seconds = 0.0;      // per step, inside matmul/matmul_batched
+  double gemm_gflops_rate = 0.0;  // achieved inside training
+  double bare_gflops_rate = 0.0;  // cblas_sgemm on the same shapes, same call counts
   std::int64_t gemm_shapes = 0, gemm_calls = 0;
   // Split of the step: forward + backward, and the optimizer step with its own report
   // (preconditioner statistics, root/eigen work, communication, the rest), per step.

@@ -11,11 +11,13 @@ double lr_multiplier(const ScheduleConfig& s, std::int64_t step, std::int64_t to
   const auto warmup = static_cast<std::int64_t>(std::llround(s.warmup_fraction * total));
   const double floor = s.min_lr_ratio;
   if (step <= warmup && warmup > 0) return static_cast<double>(step) / static_cast<double>(warmup);
-  const double after = static_cast<double>(step - warmup);       // steps since warmup ended
+  const double after = static_cast<double>(step - warmup);  // steps since warmup ended
   const double span = std::max(1.0, total - static_cast<double>(warmup));
   switch (s.kind) {
-    case ScheduleKind::Constant: return 1.0;
-    case ScheduleKind::Linear: return floor + (1.0 - floor) * std::max(0.0, 1.0 - after / span);
+    case ScheduleKind::Constant:
+      return 1.0;
+    case ScheduleKind::Linear:
+      return floor + (1.0 - floor) * std::max(0.0, 1.0 - after / span);
     case ScheduleKind::Cosine:
       return floor + (1.0 - floor) * 0.5 * (1.0 + std::cos(std::numbers::pi * std::min(1.0, after / span)));
     case ScheduleKind::WSD: {

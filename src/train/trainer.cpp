@@ -40,9 +40,10 @@ std::string format_duration(double s) {
 }
 
 void check_shard_vocab(const TokenShard& shard, const ModelConfig& m, const char* key) {
-  QUOPT_CHECK(shard.vocab_size() <= static_cast<std::uint64_t>(m.vocab_size), "data.", key, " = ", shard.path(),
-              " was tokenized with a vocabulary of ", shard.vocab_size(), " but model.vocab_size = ", m.vocab_size,
-              "; set model.vocab_size >= ", shard.vocab_size(), " or re-tokenize");
+  QUOPT_CHECK(shard.vocab_size() <= static_cast<std::uint64_t>(m.vocab_size), "data.", key, " = ",
+              shard.path(), " was tokenized with a vocabulary of ", shard.vocab_size(),
+              " but model.vocab_size = ", m.vocab_size, "; set model.vocab_size >= ", shard.vocab_size(),
+              " or re-tokenize");
 }
 
 double allreduce_sum(double v, MPI_Comm c) {
@@ -70,22 +71,6 @@ void truncate_metrics(const std::string& path, std::int64_t step) {
 
 }  // namespace
 
-double validation_loss(const Olmo2& model, const TokenShard& shard, std::int64_t batches, std::int64_t rows) {
-  const std::int64_t T = model.config().seq_len;
-  BatchLoader loader(shard, T, 0, BatchOrder::Sequential);
-  double sum = 0.0;
-  std::int64_t count = 0;
-  Tensor in = Tensor::empty({rows, T}, DType::I32), tgt = Tensor::empty({rows, T}, DType::I32);
-  for (std::int64_t b = 0; b < batches; ++b) {
-    loader.load(b, rows, 0, rows, in, tgt);
-    Activations act;
-    const LossSum ls = model.forward(in, tgt, act);
-    sum += ls.sum;
-    count += ls.count;
-  }
-  return count ? sum / static_cast<double>(count) : 0.0;
-}
-
 TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
   const ModelConfig& mc = cfg.model;
   const TrainConfig& tc = cfg.train;
@@ -93,8 +78,8 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
   const StageSpec spec = stage_spec(mc, grid.stage(), grid.stages());
 
   const std::int64_t B = tc.batch_size, MB = tc.micro_batch_size, T = mc.seq_len;
-  QUOPT_CHECK(B % grid.replicas() == 0, "train.batch_size = ", B, " is not divisible by the ", grid.replicas(),
-              " data-parallel replicas (", grid.size(), " ranks / ", grid.stages(),
+  QUOPT_CHECK(B % grid.replicas() == 0, "train.batch_size = ", B, " is not divisible by the ",
+              grid.replicas(), " data-parallel replicas (", grid.size(), " ranks / ", grid.stages(),
               " pipeline stages); the global batch is split evenly over replicas");
   const std::int64_t rows = B / grid.replicas();
   QUOPT_CHECK(rows % MB == 0, "each of the ", grid.replicas(), " replicas gets ", rows,
@@ -102,8 +87,10 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
               "; choose a micro-batch size that divides batch_size / replicas");
   const std::int64_t n_micro = rows / MB;
 
-  QUOPT_CHECK(!cfg.data.train.empty(), "data.train is not set: point it at a token shard made by `quopt tokenize`");
-  QUOPT_CHECK(!cfg.data.val.empty(), "data.val is not set: point it at a token shard made by `quopt tokenize`");
+  QUOPT_CHECK(!cfg.data.train.empty(),
+              "data.train is not set: point it at a token shard made by `quopt tokenize`");
+  QUOPT_CHECK(!cfg.data.val.empty(),
+              "data.val is not set: point it at a token shard made by `quopt tokenize`");
   const TokenShard train_shard = TokenShard::open(cfg.data.train);
   const TokenShard val_shard = TokenShard::open(cfg.data.val);
   check_shard_vocab(train_shard, mc, "train");
@@ -163,9 +150,8 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
         // Keep the pipeline's ranks in step: ranks of this replica still agree on the batch count.
         continue;
       }
-      const LossSum ls = engine.evaluate(1, [&](std::int64_t, Tensor& in, Tensor& tg) {
-        val_loader.load(b, MB, 0, MB, in, tg);
-      });
+      const LossSum ls = engine.evaluate(
+          1, [&](std::int64_t, Tensor& in, Tensor& tg) { val_loader.load(b, MB, 0, MB, in, tg); });
       sum += ls.sum;
       count += static_cast<double>(ls.count);
     }
@@ -176,11 +162,11 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
 
   TrainSummary summary;
   summary.first_step = step0 + 1;
-  log_info("training ", mc.name, " (", mc.total_params(), " parameters) with ", opt->name(), " for ", tc.steps,
-           " steps of ", B, " x ", T, " tokens on ", grid.size(), " rank", grid.size() > 1 ? "s" : "", " (",
-           grid.stages(), " pipeline stage", grid.stages() > 1 ? "s" : "", " x ", grid.replicas(), " replica",
-           grid.replicas() > 1 ? "s" : "", ", ", n_micro, " micro-batch", n_micro > 1 ? "es" : "", " of ", MB,
-           " per replica)");
+  log_info("training ", mc.name, " (", mc.total_params(), " parameters) with ", opt->name(), " for ",
+           tc.steps, " steps of ", B, " x ", T, " tokens on ", grid.size(), " rank",
+           grid.size() > 1 ? "s" : "", " (", grid.stages(), " pipeline stage", grid.stages() > 1 ? "s" : "",
+           " x ", grid.replicas(), " replica", grid.replicas() > 1 ? "s" : "", ", ", n_micro, " micro-batch",
+           n_micro > 1 ? "es" : "", " of ", MB, " per replica)");
   {  // how the optimizer's work and state are spread over this stage's data-parallel group
     const OptimizerReport rep = opt->report();
     double lo = static_cast<double>(rep.state_bytes), hi = lo;
@@ -216,7 +202,8 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
     sync.finish();
     if (mc.tie_embeddings && grid.ends() != MPI_COMM_NULL) {  // first + last stage: sum the two copies' grads
       Parameter& e = model.params().get("embed/weight");
-      MPI_Allreduce(MPI_IN_PLACE, e.grad.raw(), static_cast<int>(e.grad.numel()), MPI_FLOAT, MPI_SUM, grid.ends());
+      MPI_Allreduce(MPI_IN_PLACE, e.grad.raw(), static_cast<int>(e.grad.numel()), MPI_FLOAT, MPI_SUM,
+                    grid.ends());
     }
     const double loss = allreduce_sum(ls.sum, grid.world()) * dscale;
     QUOPT_CHECK(std::isfinite(loss), "the training loss became ", loss, " at step ", step,
@@ -255,7 +242,8 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
       const double eta =
           (now - t_start) / static_cast<double>(step - step0) * static_cast<double>(tc.steps - step);
       char line[256];
-      std::snprintf(line, sizeof line, "step %6lld/%lld | loss %.4f | lr %.3e | gnorm %.3f | %.0f tok/s | ETA %s",
+      std::snprintf(line, sizeof line,
+                    "step %6lld/%lld | loss %.4f | lr %.3e | gnorm %.3f | %.0f tok/s | ETA %s",
                     static_cast<long long>(step), static_cast<long long>(tc.steps), loss, lr, gnorm, tps,
                     format_duration(eta).c_str());
       std::string msg = line;
@@ -263,7 +251,8 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
       log_info(msg);
       const double failed = allreduce_sum(static_cast<double>(opt->report().failed_roots), grid.world());
       if (grid.rank() == 0)
-        mlog.write({step, step * B * T, loss, lr, gnorm, vloss, now - t_start, tps, static_cast<std::int64_t>(failed)});
+        mlog.write({step, step * B * T, loss, lr, gnorm, vloss, now - t_start, tps,
+                    static_cast<std::int64_t>(failed)});
       t_last = now;
       tokens_since_log = 0;
     }

@@ -14,31 +14,25 @@
 
 namespace quopt {
 
-class TokenShard;
-
 struct TrainOptions {
-  std::string resolved_toml;   // stored in the run file and checkpoints
-  std::string out_dir;         // created once the inputs are validated
-  std::string resume;          // "" (start fresh), "auto" (newest valid checkpoint, if any), or a path
+  std::string resolved_toml;  // stored in the run file and checkpoints
+  std::string out_dir;        // created once the inputs are validated
+  std::string resume;         // "" (start fresh), "auto" (newest valid checkpoint, if any), or a path
   // Set asynchronously (SIGTERM/SIGUSR1): checkpoint at the end of the current step and stop.
   const volatile std::sig_atomic_t* stop_flag = nullptr;
 };
 
 struct TrainSummary {
   std::vector<std::pair<std::int64_t, double>> val_loss;  // (step, loss)
-  std::int64_t first_step = 1, last_step = 0;              // steps run by this invocation
-  bool interrupted = false;                                 // stopped on a signal (checkpoint written)
-  std::string checkpoint;                                   // the last checkpoint written, if any
+  std::int64_t first_step = 1, last_step = 0;             // steps run by this invocation
+  bool interrupted = false;                               // stopped on a signal (checkpoint written)
+  std::string checkpoint;                                 // the last checkpoint written, if any
   double seconds = 0.0;
   double tokens_per_s = 0.0;
-  double comm_seconds = 0.0;                                // MPI time (gradient reduction + pipeline)
-  std::string run_file;                                     // empty when interrupted
+  double comm_seconds = 0.0;  // MPI time (gradient reduction + pipeline)
+  std::string run_file;       // empty when interrupted
 };
 
 TrainSummary train(const RunConfig& cfg, const TrainOptions& opts);
-
-// Mean validation loss (cross-entropy incl. z-loss) of a whole model over `batches` sequential
-// batches of `rows` sequences from `shard` (one process; used by eval).
-double validation_loss(const Olmo2& model, const TokenShard& shard, std::int64_t batches, std::int64_t rows);
 
 }  // namespace quopt

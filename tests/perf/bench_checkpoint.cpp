@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
     t0 = quopt::wall_seconds();
     std::FILE* f = std::fopen(plain.c_str(), "wb");
     for (double left = bytes; left > 0; left -= static_cast<double>(buf.size()))
-      std::fwrite(buf.data(), 1, static_cast<std::size_t>(std::min<double>(left, static_cast<double>(buf.size()))), f);
+      std::fwrite(buf.data(), 1,
+                  static_cast<std::size_t>(std::min<double>(left, static_cast<double>(buf.size()))), f);
     std::fflush(f);
     fsync(fileno(f));
     std::fclose(f);

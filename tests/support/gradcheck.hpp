@@ -18,8 +18,10 @@ inline void fill_normal(Tensor& t, std::uint64_t seed, double std = 1.0) {
   Rng rng(seed, 7);
   for (std::int64_t i = 0; i < t.numel(); ++i) {
     const double v = rng.normal() * std;
-    if (t.dtype() == DType::F64) t.data<double>()[i] = v;
-    else t.data<float>()[i] = static_cast<float>(v);
+    if (t.dtype() == DType::F64)
+      t.data<double>()[i] = v;
+    else
+      t.data<float>()[i] = static_cast<float>(v);
   }
 }
 
@@ -40,7 +42,8 @@ inline void expect_gradient(const std::string& what, Tensor& x, const Tensor& an
   const std::int64_t count = (max_entries <= 0 || max_entries >= n) ? n : max_entries;
   Rng pick(1234, hash_name(what));
   for (std::int64_t c = 0; c < count; ++c) {
-    const std::int64_t i = count == n ? c : static_cast<std::int64_t>(pick.below(static_cast<std::uint64_t>(n)));
+    const std::int64_t i =
+        count == n ? c : static_cast<std::int64_t>(pick.below(static_cast<std::uint64_t>(n)));
     double* p = x.data<double>() + i;
     const double saved = *p;
     *p = saved + h;

@@ -66,7 +66,8 @@ TEST_P(ModelGradcheck, EveryParameterTensor) {
     const Tensor analytic = p.grad.clone();
     // Relative tolerance 1e-5 at h = 1e-5: central differences have O(h^2) ~ 1e-10 truncation error and
     // ~1e-11 rounding error relative to O(1) losses; the floor ignores entries whose gradient is ~0.
-    testing::expect_gradient(std::string(v.name) + ":" + p.name, p.value, analytic, loss, 1e-5, 1e-5, 8, 1e-7);
+    testing::expect_gradient(std::string(v.name) + ":" + p.name, p.value, analytic, loss, 1e-5, 1e-5, 8,
+                             1e-7);
   }
 }
 

@@ -61,7 +61,8 @@ TEST(ModelStages, TwoStagesMatchWholeModel) {
         }
       }
     for (std::int64_t i = 0; i < g.numel(); ++i)
-      EXPECT_NEAR(g.data<float>()[i], p.grad.data<float>()[i], 1e-6f * (1.0f + std::fabs(p.grad.data<float>()[i])))
+      EXPECT_NEAR(g.data<float>()[i], p.grad.data<float>()[i],
+                  1e-6f * (1.0f + std::fabs(p.grad.data<float>()[i])))
           << p.name << "[" << i << "]";
   }
 }
@@ -85,7 +86,8 @@ TEST(ModelModules, ChainComposesToForward) {
   model.init(4);
   const std::int64_t B = 2, T = 5;
   Tensor tokens = Tensor::empty({B, T}, DType::I32), targets = Tensor::zeros({B, T}, DType::I32);
-  for (std::int64_t i = 0; i < B * T; ++i) tokens.data<std::int32_t>()[i] = static_cast<std::int32_t>((7 * i) % 19);
+  for (std::int64_t i = 0; i < B * T; ++i)
+    tokens.data<std::int32_t>()[i] = static_cast<std::int32_t>((7 * i) % 19);
   Activations act;
   model.forward(tokens, targets, act);
   ASSERT_EQ(model.module_count(), 7);

@@ -87,7 +87,8 @@ TEST(Qat, FourBitsChangesTheForwardAndStillTrains) {
     last = qat.forward(tokens, targets, act).sum / 24;
     qat.backward(act, 1.0 / 24);
     for (auto& p : qat.params().all())
-      for (std::int64_t i = 0; i < p.value.numel(); ++i) p.value.data<float>()[i] -= 0.5f * p.grad.data<float>()[i];
+      for (std::int64_t i = 0; i < p.value.numel(); ++i)
+        p.value.data<float>()[i] -= 0.5f * p.grad.data<float>()[i];
   }
   EXPECT_LT(last, 0.5 * l0 / 24) << "QAT training did not halve the loss";
 }

@@ -11,7 +11,7 @@ TEST(Schedule, WsdWarmupStableDecay) {
   EXPECT_DOUBLE_EQ(lr_multiplier(s, 1, total), 1.0 / 5.0);
   EXPECT_DOUBLE_EQ(lr_multiplier(s, 5, total), 1.0);
   EXPECT_DOUBLE_EQ(lr_multiplier(s, 50, total), 1.0);
-  EXPECT_DOUBLE_EQ(lr_multiplier(s, 80, total), 1.0);   // decay starts after step 80
+  EXPECT_DOUBLE_EQ(lr_multiplier(s, 80, total), 1.0);  // decay starts after step 80
   EXPECT_DOUBLE_EQ(lr_multiplier(s, 90, total), 0.5);
   EXPECT_DOUBLE_EQ(lr_multiplier(s, 100, total), 0.0);
   s.min_lr_ratio = 0.1;
