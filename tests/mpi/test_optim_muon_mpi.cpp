@@ -15,76 +15,20 @@
 
 #include "core/rng.hpp"
 #include "optim/muon.hpp"
+#include "support/optim_mpi.hpp"
 
 namespace quopt {
 namespace {
 
-int world_size() {
-  int s = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
-
-// True on every rank only if it is true on every rank.
-bool all_ranks(bool ok) {
-  int v = ok ? 1 : 0;
-  MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-  return v == 1;
-}
+using testing::all_ranks;
+using testing::compare;
+using testing::gradients;
+using testing::restore;
+using testing::world_size;
 
 // A model-like parameter set: 3 blocks of differently shaped hidden matrices, an embedding, gains.
 void build(ParameterSet& ps) {
-  ps.add("embed/weight", ParamRole::Embedding, {40, 16}, DType::F32);
-  for (int b = 0; b < 3; ++b) {
-    const std::string n = "block.0" + std::to_string(b) + "/";
-    ps.add(n + "attn_q", ParamRole::Hidden, {16, 16}, DType::F32);
-    ps.add(n + "attn_k", ParamRole::Hidden, {8, 16}, DType::F32);
-    ps.add(n + "attn_norm", ParamRole::Gain, {16}, DType::F32);
-    ps.add(n + "mlp_up", ParamRole::Hidden, {48, 16}, DType::F32);
-    ps.add(n + "mlp_down", ParamRole::Hidden, {16, 48}, DType::F32);
-  }
-  ps.add("final_norm/weight", ParamRole::Gain, {16}, DType::F32);
-  Rng rng(17, 3);
-  for (auto& p : ps.all())
-    for (std::int64_t i = 0; i < p.value.numel(); ++i)
-      p.value.data<float>()[i] = static_cast<float>(p.role == ParamRole::Gain ? 1.0 : 0.02 * rng.normal());
-}
-
-// The same gradients on every rank for step t.
-void gradients(ParameterSet& ps, int t) {
-  for (auto& p : ps.all()) {
-    Rng rng(99, hash_name(p.name) + static_cast<std::uint64_t>(t));
-    for (std::int64_t i = 0; i < p.grad.numel(); ++i)
-      p.grad.data<float>()[i] = static_cast<float>(rng.normal());
-  }
-}
-
-// Largest relative difference and the number of elements that differ at all.
-std::pair<double, std::int64_t> compare(const ParameterSet& a, const ParameterSet& b) {
-  double worst = 0.0;
-  std::int64_t differ = 0;
-  for (std::size_t k = 0; k < a.all().size(); ++k) {
-    const float* x = a.all()[k].value.data<float>();
-    const float* y = b.all()[k].value.data<float>();
-    for (std::int64_t i = 0; i < a.all()[k].value.numel(); ++i) {
-      worst = std::max(worst, std::fabs(double(x[i]) - y[i]) / (std::fabs(double(y[i])) + 1e-6));
-      if (std::memcmp(&x[i], &y[i], sizeof(float)) != 0) ++differ;
-    }
-  }
-  return {worst, differ};
-}
-
-// Restores `to` from `from` by name, as a checkpoint reader does: every tensor `to` holds must exist.
-bool restore(Optimizer& to, Optimizer& from) {
-  std::map<std::string, Tensor> saved;
-  for (auto& s : from.state()) saved[s.name] = s.tensor;
-  for (auto& s : to.state()) {
-    auto it = saved.find(s.name);
-    if (it == saved.end()) return false;
-    s.tensor.copy_from(it->second);
-  }
-  to.set_steps_taken(from.steps_taken());
-  return true;
+  testing::build_params(ps, 3, 16, 48);
 }
 
 OptimizerConfig cfg() {
