@@ -23,24 +23,6 @@ std::string step_name(std::int64_t step) {
   return buf;
 }
 
-Tensor to_f64(const std::vector<std::int64_t>& v) {
-  Tensor t = Tensor::empty({static_cast<std::int64_t>(v.size())}, DType::F64);
-  for (std::size_t i = 0; i < v.size(); ++i) t.data<double>()[i] = static_cast<double>(v[i]);
-  return t;
-}
-Tensor to_f64(const std::vector<double>& v) {
-  Tensor t = Tensor::empty({static_cast<std::int64_t>(v.size())}, DType::F64);
-  for (std::size_t i = 0; i < v.size(); ++i) t.data<double>()[i] = v[i];
-  return t;
-}
-void from_f64(const Tensor& t, std::vector<std::int64_t>& v) {
-  v.resize(static_cast<std::size_t>(t.numel()));
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<std::int64_t>(t.data<double>()[i]);
-}
-void from_f64(const Tensor& t, std::vector<double>& v) {
-  v.assign(t.data<double>(), t.data<double>() + t.numel());
-}
-
 // Checkpoint files in dir, newest step first.
 std::vector<fs::path> list_checkpoints(const std::string& dir) {
   std::vector<fs::path> out;
@@ -75,13 +57,7 @@ std::string save_checkpoint(const std::string& out_dir, const ProcessGrid& grid,
   std::vector<NamedTensor> mine;
   for (const auto& p : params.all()) mine.push_back({"weights/" + p.name, p.value});
   for (auto& s : opt.state()) mine.push_back({"optimizer/" + s.name, s.tensor});
-  mine.push_back({"metrics/train_step", to_f64(m.step)});
-  mine.push_back({"metrics/tokens", to_f64(m.tokens)});
-  mine.push_back({"metrics/train_loss", to_f64(m.loss)});
-  mine.push_back({"metrics/lr", to_f64(m.lr)});
-  mine.push_back({"metrics/grad_norm", to_f64(m.grad_norm)});
-  mine.push_back({"metrics/val_step", to_f64(m.val_step)});
-  mine.push_back({"metrics/val_loss", to_f64(m.val_loss)});
+  for (auto& t : metrics_tensors(m)) mine.push_back(std::move(t));
   {
     H5File f = H5File::create(tmp, grid.world());
     f.set_attr("/", "format", kFormat);
@@ -160,13 +136,7 @@ std::int64_t load_checkpoint(const std::string& path, MPI_Comm comm, ParameterSe
     Tensor t = f.read(name, s.tensor.shape(), s.tensor.dtype());
     s.tensor.copy_from(t);
   }
-  from_f64(f.read("metrics/train_step"), m.step);
-  from_f64(f.read("metrics/tokens"), m.tokens);
-  from_f64(f.read("metrics/train_loss"), m.loss);
-  from_f64(f.read("metrics/lr"), m.lr);
-  from_f64(f.read("metrics/grad_norm"), m.grad_norm);
-  from_f64(f.read("metrics/val_step"), m.val_step);
-  from_f64(f.read("metrics/val_loss"), m.val_loss);
+  read_metrics(f, m);
   opt.set_steps_taken(f.get_attr_int("/", "optimizer_steps"));
   if (config_toml) *config_toml = f.get_attr_string("/", "config");
   const std::int64_t step = f.get_attr_int("/", "step");

@@ -45,17 +45,35 @@ void read_weights(const H5File& f, ParameterSet& params, const std::string& root
 }
 
 namespace {
-Tensor ints(const std::vector<std::int64_t>& v) {
+template <class T>
+Tensor curve(const std::vector<T>& v) {
   Tensor t = Tensor::empty({static_cast<std::int64_t>(v.size())}, DType::F64);
   for (std::size_t i = 0; i < v.size(); ++i) t.data<double>()[i] = static_cast<double>(v[i]);
   return t;
 }
-Tensor reals(const std::vector<double>& v) {
-  Tensor t = Tensor::empty({static_cast<std::int64_t>(v.size())}, DType::F64);
-  for (std::size_t i = 0; i < v.size(); ++i) t.data<double>()[i] = v[i];
-  return t;
+template <class T>
+void uncurve(const Tensor& t, std::vector<T>& v) {
+  v.resize(static_cast<std::size_t>(t.numel()));
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<T>(t.data<double>()[i]);
 }
 }  // namespace
+
+std::vector<NamedTensor> metrics_tensors(const RunMetrics& m) {
+  return {{"metrics/train_step", curve(m.step)},     {"metrics/tokens", curve(m.tokens)},
+          {"metrics/train_loss", curve(m.loss)},     {"metrics/lr", curve(m.lr)},
+          {"metrics/grad_norm", curve(m.grad_norm)}, {"metrics/val_step", curve(m.val_step)},
+          {"metrics/val_loss", curve(m.val_loss)}};
+}
+
+void read_metrics(const H5File& f, RunMetrics& m) {
+  uncurve(f.read("metrics/train_step"), m.step);
+  uncurve(f.read("metrics/tokens"), m.tokens);
+  uncurve(f.read("metrics/train_loss"), m.loss);
+  uncurve(f.read("metrics/lr"), m.lr);
+  uncurve(f.read("metrics/grad_norm"), m.grad_norm);
+  uncurve(f.read("metrics/val_step"), m.val_step);
+  uncurve(f.read("metrics/val_loss"), m.val_loss);
+}
 
 void write_run_file(const std::string& path, MPI_Comm comm, const RunInfo& info, const ParameterSet& params,
                     const RunMetrics& m) {
@@ -71,13 +89,7 @@ void write_run_file(const std::string& path, MPI_Comm comm, const RunInfo& info,
     f.set_attr("/", "parameters", info.model.total_params());
     f.set_attr("/", "non_embedding_parameters", info.model.non_embedding_params());
     write_weights(f, comm, info.model, params);
-    f.write_tensor("metrics/train_step", ints(m.step), 0);
-    f.write_tensor("metrics/tokens", ints(m.tokens), 0);
-    f.write_tensor("metrics/train_loss", reals(m.loss), 0);
-    f.write_tensor("metrics/lr", reals(m.lr), 0);
-    f.write_tensor("metrics/grad_norm", reals(m.grad_norm), 0);
-    f.write_tensor("metrics/val_step", ints(m.val_step), 0);
-    f.write_tensor("metrics/val_loss", reals(m.val_loss), 0);
+    for (const auto& t : metrics_tensors(m)) f.write_tensor(t.name, t.tensor, 0);
     f.set_attr(
         "metrics", "description",
         std::string("train_* per optimizer step (loss = mean cross-entropy incl. z-loss over the global "

@@ -25,6 +25,11 @@ struct RunMetrics {
   std::vector<double> val_loss;
 };
 
+// The curves as f64 tensors named "metrics/<curve>" (the run file's and the checkpoints' layout), and
+// their inverse.
+std::vector<NamedTensor> metrics_tensors(const RunMetrics& m);
+void read_metrics(const H5File& f, RunMetrics& m);
+
 struct RunInfo {
   std::string config_toml;
   std::uint64_t seed = 0;
