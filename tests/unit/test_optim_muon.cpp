@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -17,52 +16,19 @@
 #include "io/run_config.hpp"
 #include "model/olmo2.hpp"
 #include "optim/muon.hpp"
+#include "support/optim_unit.hpp"
 
 namespace quopt {
 namespace {
 
-namespace fs = std::filesystem;
+using testing::expect_every_key_set_at_default;
+using testing::load_shipped_optimizer_toml;
+using testing::naive_ns;
+using testing::tiny_model;
+using testing::train_tiny;
 using Mat = std::vector<double>;  // row-major
 
 // ---- independent fp64 reference ------------------------------------------------------------------
-
-// NS5 as KellerJordan/Muon writes it (transpose if tall; X / (||X||_F + 1e-7); A = X X^T,
-// B = b A + c A A, X = a X + B X).
-Mat naive_ns(const Mat& g, int m, int n) {
-  const double a = 3.4445, b = -4.7750, c5 = 2.0315;
-  const bool tall = m > n;
-  const int r = tall ? n : m, c = tall ? m : n;
-  double ss = 0.0;
-  for (double v : g) ss += v * v;
-  const double nrm = std::sqrt(ss) + 1e-7;
-  Mat x(static_cast<std::size_t>(r * c));
-  for (int i = 0; i < r; ++i)
-    for (int j = 0; j < c; ++j) x[i * c + j] = (tall ? g[j * n + i] : g[i * n + j]) / nrm;
-  for (int s = 0; s < 5; ++s) {
-    Mat A(static_cast<std::size_t>(r * r), 0.0), B(A.size(), 0.0);
-    for (int i = 0; i < r; ++i)
-      for (int j = 0; j < r; ++j)
-        for (int k = 0; k < c; ++k) A[i * r + j] += x[i * c + k] * x[j * c + k];
-    for (int i = 0; i < r; ++i)
-      for (int j = 0; j < r; ++j) {
-        double aa = 0.0;
-        for (int k = 0; k < r; ++k) aa += A[i * r + k] * A[k * r + j];
-        B[i * r + j] = b * A[i * r + j] + c5 * aa;
-      }
-    Mat y = x;
-    for (int i = 0; i < r; ++i)
-      for (int j = 0; j < c; ++j) {
-        double bx = 0.0;
-        for (int k = 0; k < r; ++k) bx += B[i * r + k] * x[k * c + j];
-        y[i * c + j] = a * y[i * c + j] + bx;
-      }
-    x.swap(y);
-  }
-  Mat out(g.size());
-  for (int i = 0; i < r; ++i)
-    for (int j = 0; j < c; ++j) (tall ? out[j * n + i] : out[i * n + j]) = x[i * c + j];
-  return out;
-}
 
 double spectral_norm(const Mat& a, int m, int n) {
   Mat w = a;
@@ -278,73 +244,12 @@ TEST(Muon, ConfigKeysDefaultsAndErrors) {
 }
 
 TEST(Muon, ShippedTomlHasEveryKeyAtItsDefault) {
-  // quopt's schema plus the muon keys (if the lead has not wired them in yet), with "muon" allowed.
-  static const Schema s = [] {
-    Schema x;
-    for (KeySpec spec : quopt_schema().specs()) {
-      if (spec.key == "optimizer.name" &&
-          std::find(spec.choices.begin(), spec.choices.end(), "muon") == spec.choices.end())
-        spec.choices.push_back("muon");
-      x.add(spec);
-    }
-    if (!x.find("optimizer.muon.momentum")) add_muon_keys(x);
-    return x;
-  }();
-  const fs::path f =
-      fs::path(__FILE__).parent_path().parent_path().parent_path() / "inputs" / "optimizers" / "muon.toml";
-  const Config c = Config::load(s, f.string());
-  EXPECT_EQ(c.get_string("optimizer.name"), "muon");
+  const Config c = load_shipped_optimizer_toml("muon");
   EXPECT_EQ(c.get_float("optimizer.lr"), 0.02);  // KellerJordan/Muon Muon(lr=0.02)
-  for (const auto& spec : s.specs())
-    if (spec.key.rfind("optimizer.muon.", 0) == 0) {
-      EXPECT_NE(c.source(spec.key), "default") << spec.key << " missing from muon.toml";
-      EXPECT_EQ(c.get(spec.key), spec.default_value) << spec.key;
-    }
+  expect_every_key_set_at_default(c, "muon");
 }
 
 // ---- training ---------------------------------------------------------------------------------------
-
-// Sequences following a fixed random permutation t -> perm[t]; the target of each token is the next.
-double train_tiny(Optimizer& opt, Olmo2& model, int steps, double lr) {
-  const ModelConfig& mc = model.config();
-  const std::int64_t B = 8, T = mc.seq_len, V = mc.vocab_size;
-  std::vector<std::int32_t> perm(static_cast<std::size_t>(V));
-  Rng prng(77, 1);
-  for (std::int64_t i = 0; i < V; ++i) perm[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(i);
-  for (std::int64_t i = V - 1; i > 0; --i)
-    std::swap(perm[static_cast<std::size_t>(i)], perm[prng.below(static_cast<std::uint64_t>(i + 1))]);
-  Rng drng(78, 2);
-  double last = 0.0;
-  for (int s = 0; s < steps; ++s) {
-    Tensor tok = Tensor::empty({B, T}, DType::I32), tgt = Tensor::empty({B, T}, DType::I32);
-    for (std::int64_t b = 0; b < B; ++b) {
-      std::int32_t t = static_cast<std::int32_t>(drng.below(static_cast<std::uint64_t>(V)));
-      for (std::int64_t i = 0; i < T; ++i) {
-        tok.data<std::int32_t>()[b * T + i] = t;
-        t = perm[static_cast<std::size_t>(t)];
-        tgt.data<std::int32_t>()[b * T + i] = t;
-      }
-    }
-    model.params().zero_grads();
-    Activations act;
-    const LossSum l = model.forward(tok, tgt, act);
-    model.backward(act, 1.0 / static_cast<double>(l.count));
-    opt.step(model.params(), lr);
-    last = l.sum / static_cast<double>(l.count);
-  }
-  return last;
-}
-
-ModelConfig tiny_model() {
-  ModelConfig mc;
-  mc.d_model = 32;
-  mc.n_layers = 2;
-  mc.n_heads = 4;
-  mc.n_kv_heads = 4;
-  mc.vocab_size = 64;
-  mc.seq_len = 16;
-  return mc;
-}
 
 TEST(Muon, TrainsTinyModelOnPermutationTask) {
   Olmo2 model(tiny_model());

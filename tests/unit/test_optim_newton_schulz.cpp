@@ -13,54 +13,19 @@
 #include "core/rng.hpp"
 #include "core/tensor.hpp"
 #include "optim/newton_schulz.hpp"
+#include "support/optim_unit.hpp"
 
 namespace quopt {
 namespace {
 
-// The reference's coefficients, written here independently of the production defaults.
-constexpr double kA = 3.4445, kB = -4.7750, kC = 2.0315;
-
 using Mat = std::vector<double>;  // row-major
-
-// Naive fp64 NS5 as the reference writes it: X = G (transposed if tall) / (||G||_F + 1e-7); 5 times
-// A = X X^T, B = b A + c A A, X = a X + B X; transpose back.
-Mat naive_ns(const Mat& g, int m, int n, int steps = 5) {
-  const bool tall = m > n;
-  const int r = tall ? n : m, c = tall ? m : n;  // X is r x c with r <= c
-  Mat x(static_cast<std::size_t>(r * c));
-  double ss = 0.0;
-  for (double v : g) ss += v * v;
-  const double nrm = std::sqrt(ss) + 1e-7;
-  for (int i = 0; i < r; ++i)
-    for (int j = 0; j < c; ++j) x[i * c + j] = (tall ? g[j * n + i] : g[i * n + j]) / nrm;
-  for (int s = 0; s < steps; ++s) {
-    Mat A(static_cast<std::size_t>(r * r), 0.0), B(static_cast<std::size_t>(r * r), 0.0);
-    for (int i = 0; i < r; ++i)
-      for (int j = 0; j < r; ++j)
-        for (int k = 0; k < c; ++k) A[i * r + j] += x[i * c + k] * x[j * c + k];
-    for (int i = 0; i < r; ++i)
-      for (int j = 0; j < r; ++j) {
-        double aa = 0.0;
-        for (int k = 0; k < r; ++k) aa += A[i * r + k] * A[k * r + j];
-        B[i * r + j] = kB * A[i * r + j] + kC * aa;
-      }
-    Mat y = x;  // y = a x + B x
-    for (int i = 0; i < r; ++i)
-      for (int j = 0; j < c; ++j) {
-        double bx = 0.0;
-        for (int k = 0; k < r; ++k) bx += B[i * r + k] * x[k * c + j];
-        y[i * c + j] = kA * y[i * c + j] + bx;
-      }
-    x.swap(y);
-  }
-  Mat out(g.size());
-  for (int i = 0; i < r; ++i)
-    for (int j = 0; j < c; ++j) (tall ? out[j * n + i] : out[i * n + j]) = x[i * c + j];
-  return out;
-}
+using testing::kNsA;
+using testing::kNsB;
+using testing::kNsC;
+using testing::naive_ns;
 
 double poly5(double s) {
-  for (int i = 0; i < 5; ++i) s = kA * s + kB * s * s * s + kC * s * s * s * s * s;
+  for (int i = 0; i < 5; ++i) s = kNsA * s + kNsB * s * s * s + kNsC * s * s * s * s * s;
   return s;
 }
 

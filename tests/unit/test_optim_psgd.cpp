@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
-#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -17,6 +16,7 @@
 #include "io/run_config.hpp"
 #include "model/olmo2.hpp"
 #include "optim/psgd_kron.hpp"
+#include "support/optim_unit.hpp"
 
 namespace quopt {
 namespace {
@@ -26,6 +26,10 @@ using Kind = PsgdFactorKind;
 // ---- a straightforward fp64 implementation of PSGD-Kron (dense matrices) ---------------------------
 
 using Mat = std::vector<double>;  // row-major
+using testing::expect_every_key_set_at_default;
+using testing::load_shipped_optimizer_toml;
+using testing::tiny_model;
+using testing::train_tiny;
 
 Mat matmul(const Mat& a, const Mat& b, int m, int k, int n) {
   Mat c(static_cast<std::size_t>(m * n), 0.0);
@@ -710,29 +714,10 @@ TEST(PsgdConfig, DefaultsMatchOptionsAndBadValuesAreRejected) {
 }
 
 TEST(PsgdConfig, ShippedTomlHasEveryKeyAtItsDefault) {
-  // quopt's schema plus the psgd keys (if not wired in yet), with "psgd" allowed as optimizer.name.
-  static const Schema s = [] {
-    Schema x;
-    for (KeySpec spec : quopt_schema().specs()) {
-      if (spec.key == "optimizer.name" &&
-          std::find(spec.choices.begin(), spec.choices.end(), "psgd") == spec.choices.end())
-        spec.choices.push_back("psgd");
-      x.add(spec);
-    }
-    if (!x.find("optimizer.psgd.b1")) add_psgd_keys(x);
-    return x;
-  }();
-  const std::filesystem::path f = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() /
-                                  "inputs" / "optimizers" / "psgd.toml";
-  const Config c = Config::load(s, f.string());
-  EXPECT_EQ(c.get_string("optimizer.name"), "psgd");
+  const Config c = load_shipped_optimizer_toml("psgd");
   EXPECT_EQ(c.get_float("optimizer.lr"), 3e-4);  // kron_torch Kron(lr=0.0003)
   EXPECT_EQ(c.get_list("optimizer.decay_roles"), (std::vector<std::string>{"hidden", "embedding"}));
-  for (const auto& spec : s.specs())
-    if (spec.key.rfind("optimizer.psgd.", 0) == 0) {
-      EXPECT_NE(c.source(spec.key), "default") << spec.key << " missing from psgd.toml";
-      EXPECT_EQ(c.get(spec.key), spec.default_value) << spec.key;
-    }
+  expect_every_key_set_at_default(c, "psgd");
 }
 
 TEST(PsgdConfig, RejectsUnsupportedParameters) {
@@ -744,47 +729,16 @@ TEST(PsgdConfig, RejectsUnsupportedParameters) {
 // ---- training ---------------------------------------------------------------------------------------------
 
 TEST(PsgdTraining, TinyModelLearnsPermutation) {
-  ModelConfig mc;
-  mc.d_model = 32;
-  mc.n_layers = 2;
-  mc.n_heads = 4;
-  mc.n_kv_heads = 4;
-  mc.vocab_size = 64;
-  mc.seq_len = 16;
-  Olmo2 model(mc);
+  Olmo2 model(tiny_model());
   model.init(1);
-  // Next token = perm[token] for a fixed random permutation.
-  Rng rng(17, 0);
-  std::vector<std::int32_t> perm(64);
-  for (int i = 0; i < 64; ++i) perm[i] = i;
-  for (int i = 63; i > 0; --i) std::swap(perm[i], perm[rng.below(static_cast<std::uint64_t>(i + 1))]);
   OptimizerConfig cfg;
   cfg.weight_decay = 0.0;
   OptimizerContext ctx;
   ctx.seed = 3;
   PsgdKron opt(cfg, PsgdOptions{}, model.params(), ctx);
-  const std::int64_t B = 8, T = 16;
-  Tensor tokens = Tensor::empty({B, T}, DType::I32), targets = Tensor::empty({B, T}, DType::I32);
-  double first = 0.0, last = 0.0;
   const int steps = 120;
-  for (int s = 0; s < steps; ++s) {
-    for (std::int64_t b = 0; b < B; ++b) {
-      std::int32_t t = static_cast<std::int32_t>(rng.below(64));
-      for (std::int64_t i = 0; i < T; ++i) {
-        tokens.data<std::int32_t>()[b * T + i] = t;
-        t = perm[t];
-        targets.data<std::int32_t>()[b * T + i] = t;
-      }
-    }
-    model.params().zero_grads();
-    Activations act;
-    const LossSum l = model.forward(tokens, targets, act);
-    model.backward(act, 1.0 / static_cast<double>(l.count));
-    const double loss = l.sum / static_cast<double>(l.count);
-    if (s == 0) first = loss;
-    last = loss;
-    opt.step(model.params(), 3e-3);
-  }
+  double first = 0.0;
+  const double last = train_tiny(opt, model, steps, 3e-3, &first);
   EXPECT_NEAR(first, std::log(64.0), 0.3);
   EXPECT_LT(last, 0.5) << "loss after " << steps << " PSGD steps (ln 64 = 4.16)";
 }

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -21,11 +20,15 @@
 #include "optim/blocking.hpp"
 #include "optim/matrix_functions.hpp"
 #include "optim/shampoo.hpp"
+#include "support/optim_unit.hpp"
 
 namespace quopt {
 namespace {
 
-namespace fs = std::filesystem;
+using testing::expect_every_key_set_at_default;
+using testing::load_shipped_optimizer_toml;
+using testing::tiny_model;
+using testing::train_tiny;
 using Mat = std::vector<double>;  // row-major
 
 // ---- independent fp64 reference ----------------------------------------------------------------------
@@ -562,71 +565,15 @@ TEST(Shampoo, ConfigKeysDefaultsAndErrors) {
 }
 
 TEST(Shampoo, ShippedTomlHasEveryKeyAtItsDefault) {
-  static const Schema s = [] {
-    Schema x;
-    for (KeySpec spec : quopt_schema().specs()) {
-      if (spec.key == "optimizer.name" &&
-          std::find(spec.choices.begin(), spec.choices.end(), "shampoo") == spec.choices.end())
-        spec.choices.push_back("shampoo");
-      x.add(spec);
-    }
-    if (!x.find("optimizer.shampoo.beta1")) add_shampoo_keys(x);
-    return x;
-  }();
-  const fs::path f =
-      fs::path(__FILE__).parent_path().parent_path().parent_path() / "inputs" / "optimizers" / "shampoo.toml";
-  const Config c = Config::load(s, f.string());
-  EXPECT_EQ(c.get_string("optimizer.name"), "shampoo");
+  const Config c = load_shipped_optimizer_toml("shampoo");
   EXPECT_EQ(c.get_float("optimizer.lr"), 1e-3);  // README Example 4: AdamW's lr, grafted
-  for (const auto& spec : s.specs())
-    if (spec.key.rfind("optimizer.shampoo.", 0) == 0) {
-      EXPECT_NE(c.source(spec.key), "default") << spec.key << " missing from shampoo.toml";
-      EXPECT_EQ(c.get(spec.key), spec.default_value) << spec.key;
-    }
+  expect_every_key_set_at_default(c, "shampoo");
 }
 
 // ---- training ------------------------------------------------------------------------------------------
 
-// Sequences following a fixed random permutation t -> perm[t]; the target of each token is the next.
-double train_tiny(Optimizer& opt, Olmo2& model, int steps, double lr) {
-  const ModelConfig& mc = model.config();
-  const std::int64_t B = 8, T = mc.seq_len, V = mc.vocab_size;
-  std::vector<std::int32_t> perm(static_cast<std::size_t>(V));
-  Rng prng(77, 1);
-  for (std::int64_t i = 0; i < V; ++i) perm[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(i);
-  for (std::int64_t i = V - 1; i > 0; --i)
-    std::swap(perm[static_cast<std::size_t>(i)], perm[prng.below(static_cast<std::uint64_t>(i + 1))]);
-  Rng drng(78, 2);
-  double last = 0.0;
-  for (int s = 0; s < steps; ++s) {
-    Tensor tok = Tensor::empty({B, T}, DType::I32), tgt = Tensor::empty({B, T}, DType::I32);
-    for (std::int64_t b = 0; b < B; ++b) {
-      std::int32_t t = static_cast<std::int32_t>(drng.below(static_cast<std::uint64_t>(V)));
-      for (std::int64_t i = 0; i < T; ++i) {
-        tok.data<std::int32_t>()[b * T + i] = t;
-        t = perm[static_cast<std::size_t>(t)];
-        tgt.data<std::int32_t>()[b * T + i] = t;
-      }
-    }
-    model.params().zero_grads();
-    Activations act;
-    const LossSum l = model.forward(tok, tgt, act);
-    model.backward(act, 1.0 / static_cast<double>(l.count));
-    opt.step(model.params(), lr);
-    last = l.sum / static_cast<double>(l.count);
-  }
-  return last;
-}
-
 TEST(Shampoo, TrainsTinyModelOnPermutationTask) {
-  ModelConfig mc;
-  mc.d_model = 32;
-  mc.n_layers = 2;
-  mc.n_heads = 4;
-  mc.n_kv_heads = 4;
-  mc.vocab_size = 64;
-  mc.seq_len = 16;
-  Olmo2 model(mc);
+  Olmo2 model(tiny_model());
   model.init(5);
   ShampooOptions o;
   // Test choices (speed): roots every 10 steps (as the README examples, which use 100) and blocks of at most
