@@ -6,29 +6,20 @@
 #include <mpi.h>
 
 #include <cmath>
-#include <cstring>
-#include <map>
-#include <string>
-#include <vector>
+#include <cstdint>
 
 #include "core/rng.hpp"
 #include "optim/psgd_kron.hpp"
+#include "support/optim_mpi.hpp"
 
 namespace quopt {
 namespace {
 
-int world_size() {
-  int s = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
-
-// True on every rank only if true on every rank.
-bool all_ranks(bool ok) {
-  int v = ok ? 1 : 0;
-  MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-  return v == 1;
-}
+using testing::all_ranks;
+using testing::compare;
+using testing::copy_values;
+using testing::restore;
+using testing::world_size;
 
 void build(ParameterSet& ps) {
   ps.add("embed/weight", ParamRole::Embedding, {24, 8}, DType::F32);
@@ -72,20 +63,6 @@ OptimizerConfig config() {
   return c;
 }
 
-bool same_params(const ParameterSet& a, const ParameterSet& b, double rel, bool* bitwise) {
-  bool ok = true;
-  *bitwise = true;
-  for (std::size_t i = 0; i < a.all().size(); ++i) {
-    const Tensor &x = a.all()[i].value, &y = b.all()[i].value;
-    if (std::memcmp(x.data<float>(), y.data<float>(), x.nbytes()) != 0) *bitwise = false;
-    for (std::int64_t k = 0; k < x.numel(); ++k) {
-      const double u = x.data<float>()[k], v = y.data<float>()[k];
-      if (!(std::fabs(u - v) <= rel * std::max(1e-3, std::fabs(v)))) ok = false;
-    }
-  }
-  return ok;
-}
-
 TEST(PsgdMpi, ShardedMatchesLocalAndResumes) {
   ParameterSet sharded_p, local_p;
   build(sharded_p);
@@ -108,9 +85,10 @@ TEST(PsgdMpi, ShardedMatchesLocalAndResumes) {
   EXPECT_GT(updates, 5);
   EXPECT_LT(updates, 20);  // the coin said no on some steps
   EXPECT_GT(balances, 0);
-  bool bitwise = false;
-  EXPECT_TRUE(all_ranks(same_params(sharded_p, local_p, 1e-5, &bitwise)));
-  EXPECT_TRUE(all_ranks(bitwise)) << "sharded and local PSGD differ in the last bits";
+  const auto [rel, differ] = compare(sharded_p, local_p);
+  EXPECT_TRUE(all_ranks(rel <= 1e-5)) << "relative difference " << rel;
+  EXPECT_TRUE(all_ranks(differ == 0))
+      << differ << " elements differ: sharded and local PSGD differ in the last bits";
   // The parameters moved.
   EXPECT_GT(std::fabs(local_p.all()[1].value.data<float>()[0] - 0.0f), 0.0f);
 
@@ -133,26 +111,17 @@ TEST(PsgdMpi, ShardedMatchesLocalAndResumes) {
   // Checkpoint-style round trip: a fresh optimizer (same communicator) gets a copy of state() and the step.
   ParameterSet resumed_p;
   build(resumed_p);
-  for (std::size_t i = 0; i < resumed_p.all().size(); ++i)
-    resumed_p.all()[i].value.copy_from(sharded_p.all()[i].value);
+  copy_values(resumed_p, sharded_p);
   PsgdKron resumed(config(), options(), resumed_p, world);
-  std::map<std::string, Tensor> saved;
-  for (auto& s : sharded.state()) saved[s.name] = s.tensor.clone();
-  auto fresh = resumed.state();
-  ASSERT_EQ(fresh.size(), saved.size());
-  for (auto& s : fresh) {
-    ASSERT_TRUE(saved.count(s.name)) << s.name;
-    s.tensor.copy_from(saved.at(s.name));
-  }
-  resumed.set_steps_taken(sharded.steps_taken());
+  ASSERT_EQ(resumed.state().size(), sharded.state().size());
+  ASSERT_TRUE(all_ranks(restore(resumed, sharded)));
   for (int t = 20; t < 23; ++t) {
     set_grads(sharded_p, t);
     set_grads(resumed_p, t);
     sharded.step(sharded_p, 0.02);
     resumed.step(resumed_p, 0.02);
   }
-  EXPECT_TRUE(all_ranks(same_params(sharded_p, resumed_p, 0.0, &bitwise)));
-  EXPECT_TRUE(all_ranks(bitwise));
+  EXPECT_TRUE(all_ranks(compare(sharded_p, resumed_p).second == 0));
 }
 
 }  // namespace

@@ -6,12 +6,9 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
-#include <cmath>
-#include <cstring>
-#include <map>
+#include <cstdint>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "core/rng.hpp"
 #include "optim/scion.hpp"
@@ -21,9 +18,9 @@ namespace quopt {
 namespace {
 
 using testing::all_ranks;
-using testing::compare;
 using testing::gradients;
-using testing::restore;
+using testing::same_on_every_rank;
+using testing::ShardedPair;
 using testing::world_size;
 
 // A model-like parameter set: 3 blocks of differently shaped hidden matrices, an embedding, gains.
@@ -48,26 +45,17 @@ ScionOptions options() {
   return o;
 }
 
+std::unique_ptr<Scion> make(ParameterSet& ps, MPI_Comm comm) {
+  return std::make_unique<Scion>(cfg(), options(), ps, true, comm);
+}
+
 TEST(ScionSharded, MatchesUnshardedAndResumes) {
-  ParameterSet ps_world, ps_self;
-  build(ps_world);
-  build(ps_self);
-  Scion world(cfg(), options(), ps_world, true, MPI_COMM_WORLD);
-  Scion self(cfg(), options(), ps_self, true, MPI_COMM_SELF);
-  EXPECT_EQ(world.plan().ranks(), world_size());
-  for (int t = 0; t < 20; ++t) {
-    const double lr = 0.02 * (1.0 - t / 40.0);  // a decaying schedule
-    gradients(ps_world, t);
-    gradients(ps_self, t);
-    world.step(ps_world, lr);
-    self.step(ps_self, lr);
-  }
-  const auto [rel, differ] = compare(ps_world, ps_self);
-  EXPECT_TRUE(all_ranks(rel <= 1e-5)) << "relative difference " << rel;
-  EXPECT_TRUE(all_ranks(differ == 0)) << differ << " elements differ (expected bitwise agreement)";
+  ShardedPair<Scion> pair(build, make);
+  EXPECT_EQ(pair.world->plan().ranks(), world_size());
+  pair.step_and_expect_bitwise(20, 0.02);
 
   // State: the hidden matrices' momentum buffers are split over the ranks, the others replicated.
-  const OptimizerReport rw = world.report(), rs = self.report();
+  const OptimizerReport rw = pair.world->report(), rs = pair.self->report();
   if (world_size() > 1) {
     EXPECT_TRUE(all_ranks(rw.state_bytes < rs.state_bytes)) << rw.state_bytes << " vs " << rs.state_bytes;
     EXPECT_GE(rw.balance, 1.0);
@@ -75,14 +63,14 @@ TEST(ScionSharded, MatchesUnshardedAndResumes) {
   }
   // Hidden matrices' buffers are held exactly once over the ranks; the others by every rank.
   auto is_hidden = [&](const std::string& state_name) {
-    for (const auto& p : ps_self.all())
+    for (const auto& p : pair.self_params.all())
       if (p.role == ParamRole::Hidden && state_name == p.name + "/momentum_buffer") return true;
     return false;
   };
   std::int64_t hidden_bytes = 0, hidden_bytes_self = 0, other_bytes = 0, other_bytes_self = 0;
-  for (auto& s : world.state())
+  for (auto& s : pair.world->state())
     (is_hidden(s.name) ? hidden_bytes : other_bytes) += static_cast<std::int64_t>(s.tensor.nbytes());
-  for (auto& s : self.state())
+  for (auto& s : pair.self->state())
     (is_hidden(s.name) ? hidden_bytes_self : other_bytes_self) +=
         static_cast<std::int64_t>(s.tensor.nbytes());
   MPI_Allreduce(MPI_IN_PLACE, &hidden_bytes, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
@@ -92,53 +80,18 @@ TEST(ScionSharded, MatchesUnshardedAndResumes) {
   EXPECT_GE(rw.root_seconds, 0.0);
   EXPECT_GT(rs.root_seconds, 0.0);
 
-  // Checkpoint round trip: a fresh sharded optimizer restored from the sharded one (same ranks) and
-  // another restored from the unsharded one (a different number of ranks) continue as the original.
-  ParameterSet ps_a, ps_b;
-  build(ps_a);
-  build(ps_b);
-  for (std::size_t k = 0; k < ps_a.all().size(); ++k) {
-    ps_a.all()[k].value.copy_from(ps_world.all()[k].value);
-    ps_b.all()[k].value.copy_from(ps_world.all()[k].value);
-  }
-  Scion from_world(cfg(), options(), ps_a, true, MPI_COMM_WORLD);
-  Scion from_self(cfg(), options(), ps_b, true, MPI_COMM_WORLD);
-  // Control: the same parameters with a fresh (unrestored) optimizer must end elsewhere.
-  ParameterSet ps_c;
-  build(ps_c);
-  for (std::size_t k = 0; k < ps_c.all().size(); ++k) ps_c.all()[k].value.copy_from(ps_world.all()[k].value);
-  Scion fresh(cfg(), options(), ps_c, true, MPI_COMM_WORLD);
-  ASSERT_TRUE(all_ranks(restore(from_world, world)));
-  ASSERT_TRUE(all_ranks(restore(from_self, self)));
-  EXPECT_EQ(from_world.steps_taken(), 20);
-  for (int t = 20; t < 23; ++t) {
-    for (ParameterSet* ps : {&ps_world, &ps_a, &ps_b, &ps_c}) gradients(*ps, t);
-    world.step(ps_world, 0.01);
-    fresh.step(ps_c, 0.01);
-    from_world.step(ps_a, 0.01);
-    from_self.step(ps_b, 0.01);
-  }
-  EXPECT_TRUE(all_ranks(compare(ps_a, ps_world).second == 0));
-  EXPECT_TRUE(all_ranks(compare(ps_b, ps_world).second == 0));
-  EXPECT_TRUE(all_ranks(compare(ps_c, ps_world).first > 1e-3));
+  pair.expect_resume_continues(0.01);
 }
 
 TEST(ScionSharded, EveryRankEndsWithTheSameParameters) {
   ParameterSet ps;
   build(ps);
-  Scion world(cfg(), options(), ps, true, MPI_COMM_WORLD);
+  auto world = make(ps, MPI_COMM_WORLD);
   for (int t = 0; t < 5; ++t) {
     gradients(ps, t);
-    world.step(ps, 0.02);
+    world->step(ps, 0.02);
   }
-  // Rank 0's values broadcast and compared on every rank.
-  bool same = true;
-  for (auto& p : ps.all()) {
-    std::vector<float> v(p.value.data<float>(), p.value.data<float>() + p.value.numel());
-    MPI_Bcast(v.data(), static_cast<int>(v.size()), MPI_FLOAT, 0, MPI_COMM_WORLD);
-    same = same && std::memcmp(v.data(), p.value.data<float>(), v.size() * sizeof(float)) == 0;
-  }
-  EXPECT_TRUE(all_ranks(same));
+  EXPECT_TRUE(same_on_every_rank(ps));
 }
 
 }  // namespace

@@ -1,16 +1,23 @@
 #pragma once
 // Shared by the sharded-optimizer MPI tests (tests/mpi/test_optim_*_mpi.cpp): a model-like parameter set,
-// identical synthetic gradients on every rank, comparison of two parameter sets, and a checkpoint-style
-// restore of optimizer state by name.
+// identical synthetic gradients on every rank, comparison of two parameter sets, a checkpoint-style
+// restore of optimizer state by name, and ShardedPair: one optimizer sharded over MPI_COMM_WORLD beside
+// an unsharded copy on MPI_COMM_SELF, stepped on the same gradients, with the checks every sharded
+// optimizer must pass (bitwise agreement, resume from either copy, rank-independent state names).
+#include <gtest/gtest.h>
 #include <mpi.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/rng.hpp"
 #include "model/params.hpp"
@@ -87,5 +94,104 @@ inline bool restore(Optimizer& to, Optimizer& from) {
   to.set_steps_taken(from.steps_taken());
   return true;
 }
+
+// Every rank holds rank 0's values, bitwise.
+inline bool same_on_every_rank(const ParameterSet& ps) {
+  bool same = true;
+  for (const auto& p : ps.all()) {
+    std::vector<float> v(p.value.data<float>(), p.value.data<float>() + p.value.numel());
+    MPI_Bcast(v.data(), static_cast<int>(v.size()), MPI_FLOAT, 0, MPI_COMM_WORLD);
+    same = same && std::memcmp(v.data(), p.value.data<float>(), v.size() * sizeof(float)) == 0;
+  }
+  return all_ranks(same);
+}
+
+inline void copy_values(ParameterSet& to, const ParameterSet& from) {
+  for (std::size_t k = 0; k < to.all().size(); ++k) to.all()[k].value.copy_from(from.all()[k].value);
+}
+
+// One optimizer sharded over MPI_COMM_WORLD (`world`) beside an unsharded copy on MPI_COMM_SELF (`self`),
+// each on its own parameter set built by `build`. `make(params, comm)` constructs the optimizer.
+template <class Opt>
+class ShardedPair {
+ public:
+  using Build = std::function<void(ParameterSet&)>;
+  using Make = std::function<std::unique_ptr<Opt>(ParameterSet&, MPI_Comm)>;
+
+  ShardedPair(Build build, Make make) : build_(std::move(build)), make_(std::move(make)) {
+    build_(world_params);
+    build_(self_params);
+    world = make_(world_params, MPI_COMM_WORLD);
+    self = make_(self_params, MPI_COMM_SELF);
+  }
+  ShardedPair(const ShardedPair&) = delete;
+  ShardedPair& operator=(const ShardedPair&) = delete;
+
+  // Steps both copies `steps` times on the same gradients, at lr0 * (1 - t / 40) (a decaying schedule),
+  // and expects them to agree bitwise on every rank.
+  void step_and_expect_bitwise(int steps, double lr0) {
+    for (int t = 0; t < steps; ++t) {
+      const double lr = lr0 * (1.0 - t / 40.0);
+      gradients(world_params, t);
+      gradients(self_params, t);
+      world->step(world_params, lr);
+      self->step(self_params, lr);
+    }
+    const auto [rel, differ] = compare(world_params, self_params);
+    EXPECT_TRUE(all_ranks(rel <= 1e-5)) << "relative difference " << rel;
+    EXPECT_TRUE(all_ranks(differ == 0)) << differ << " elements differ (expected bitwise agreement)";
+  }
+
+  // Checkpoint round trip: a fresh sharded optimizer restored from `world` (same ranks) and another
+  // restored from `self` (a different number of ranks) continue exactly as `world` for 3 steps at `lr`;
+  // a control with the same parameters and a fresh (unrestored) optimizer ends elsewhere.
+  void expect_resume_continues(double lr) {
+    ParameterSet ps_a, ps_b, ps_c;
+    for (ParameterSet* ps : {&ps_a, &ps_b, &ps_c}) {
+      build_(*ps);
+      copy_values(*ps, world_params);
+    }
+    auto from_world = make_(ps_a, MPI_COMM_WORLD);
+    auto from_self = make_(ps_b, MPI_COMM_WORLD);
+    auto fresh = make_(ps_c, MPI_COMM_WORLD);
+    ASSERT_TRUE(all_ranks(restore(*from_world, *world)));
+    ASSERT_TRUE(all_ranks(restore(*from_self, *self)));
+    EXPECT_EQ(from_world->steps_taken(), world->steps_taken());
+    const int t0 = static_cast<int>(world->steps_taken());
+    for (int t = t0; t < t0 + 3; ++t) {
+      for (ParameterSet* ps : {&world_params, &ps_a, &ps_b, &ps_c}) gradients(*ps, t);
+      world->step(world_params, lr);
+      from_world->step(ps_a, lr);
+      from_self->step(ps_b, lr);
+      fresh->step(ps_c, lr);
+    }
+    EXPECT_TRUE(all_ranks(compare(ps_a, world_params).second == 0));
+    EXPECT_TRUE(all_ranks(compare(ps_b, world_params).second == 0));
+    EXPECT_TRUE(all_ranks(compare(ps_c, world_params).first > 1e-3));
+  }
+
+  // This rank's state names are a subset of the unsharded names, and the ranks' counts add up to all of
+  // them: every state tensor has one owner and its name does not depend on the rank count.
+  void expect_state_names_partitioned() {
+    std::set<std::string> all_self;
+    for (auto& s : self->state()) all_self.insert(s.name);
+    bool subset = true;
+    long count = 0;
+    for (auto& s : world->state()) {
+      subset = subset && all_self.count(s.name) == 1;
+      ++count;
+    }
+    EXPECT_TRUE(all_ranks(subset));
+    MPI_Allreduce(MPI_IN_PLACE, &count, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+    EXPECT_EQ(count, static_cast<long>(all_self.size()));
+  }
+
+  ParameterSet world_params, self_params;
+  std::unique_ptr<Opt> world, self;
+
+ private:
+  Build build_;
+  Make make_;
+};
 
 }  // namespace quopt::testing
