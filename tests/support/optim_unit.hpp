@@ -16,10 +16,9 @@
 #include "io/run_config.hpp"
 #include "model/olmo2.hpp"
 #include "optim/optimizer.hpp"
+#include "support/dense_reference.hpp"
 
 namespace quopt::testing {
-
-using Mat = std::vector<double>;  // row-major
 
 // The quintic's coefficients (a, b, c) of KellerJordan/Muon's zeropower_via_newtonschulz5, written here
 // independently of the production defaults.

@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/tensor.hpp"
+#include "support/dense_reference.hpp"
 #include "support/gradcheck.hpp"
 
 namespace quopt::testing {
@@ -23,13 +24,6 @@ inline double tol_for(DType dt) {
 // Name suffix of tests parameterised by dtype ("f64", "f32").
 inline std::string dtype_param_name(const ::testing::TestParamInfo<DType>& p) {
   return dtype_name(p.param);
-}
-
-// All elements as doubles.
-inline std::vector<double> values(const Tensor& t) {
-  std::vector<double> v(static_cast<std::size_t>(t.numel()));
-  for (std::int64_t i = 0; i < t.numel(); ++i) v[static_cast<std::size_t>(i)] = t.item(i);
-  return v;
 }
 
 // Norm-wise relative error max_i |got_i - ref_i| / max(max_i |ref_i|, 1e-300).

@@ -9,11 +9,16 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "optim/matrix_functions.hpp"
+#include "support/dense_reference.hpp"
 
 namespace quopt {
 namespace {
 
-using Mat = std::vector<double>;  // row-major, n x n unless stated
+using testing::identity;
+using testing::Mat;  // row-major, n x n unless stated
+using testing::matmul;
+using testing::to_tensor;
+using testing::values;
 
 Mat random_matrix(std::int64_t rows, std::int64_t cols, std::uint64_t seed) {
   Rng rng(seed, 7);
@@ -53,42 +58,11 @@ Mat spectral(const Mat& u, const std::vector<double>& d, std::int64_t n, F f) {
   return out;
 }
 
-Mat matmul(const Mat& a, const Mat& b, std::int64_t m, std::int64_t k, std::int64_t n) {
-  Mat c(static_cast<std::size_t>(m * n), 0.0);
-  for (std::int64_t i = 0; i < m; ++i)
-    for (std::int64_t p = 0; p < k; ++p)
-      for (std::int64_t j = 0; j < n; ++j) c[i * n + j] += a[i * k + p] * b[p * n + j];
-  return c;
-}
-
-Tensor to_tensor(const Mat& m, const Shape& shape, DType dt) {
-  Tensor t = Tensor::empty(shape, dt);
-  for (std::size_t i = 0; i < m.size(); ++i) {
-    if (dt == DType::F32)
-      t.data<float>()[i] = static_cast<float>(m[i]);
-    else
-      t.data<double>()[i] = m[i];
-  }
-  return t;
-}
-
-Mat from_tensor(const Tensor& t) {
-  Mat m(static_cast<std::size_t>(t.numel()));
-  for (std::int64_t i = 0; i < t.numel(); ++i) m[static_cast<std::size_t>(i)] = t.item(i);
-  return m;
-}
-
 double max_abs_diff(const Mat& a, const Mat& b) {
   EXPECT_EQ(a.size(), b.size());
   double e = 0;
   for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) e = std::max(e, std::abs(a[i] - b[i]));
   return e;
-}
-
-Mat eye(std::int64_t n) {
-  Mat m(static_cast<std::size_t>(n * n), 0.0);
-  for (std::int64_t i = 0; i < n; ++i) m[i * n + i] = 1.0;
-  return m;
 }
 
 double tol(DType dt, double f32, double f64) {
@@ -108,9 +82,9 @@ TEST_P(MatrixFunctions, EighReconstructsAndFindsTheSpectrum) {
   EXPECT_FALSE(e.used_fp64);
   EXPECT_EQ(e.eigenvalues.dtype(), dt);
   std::sort(d.begin(), d.end());
-  EXPECT_LT(max_abs_diff(from_tensor(e.eigenvalues), d), tol(dt, 1e-5, 1e-12));  // ascending, as LAPACK
-  const Mat q = from_tensor(e.eigenvectors);
-  const Mat w = from_tensor(e.eigenvalues);
+  EXPECT_LT(max_abs_diff(values(e.eigenvalues), d), tol(dt, 1e-5, 1e-12));  // ascending, as LAPACK
+  const Mat q = values(e.eigenvectors);
+  const Mat w = values(e.eigenvalues);
   // Q diag(w) Q^T == A and Q^T Q == I.
   Mat rec(static_cast<std::size_t>(n * n), 0.0), qtq(static_cast<std::size_t>(n * n), 0.0);
   for (std::int64_t i = 0; i < n; ++i)
@@ -120,7 +94,7 @@ TEST_P(MatrixFunctions, EighReconstructsAndFindsTheSpectrum) {
         qtq[i * n + j] += q[k * n + i] * q[k * n + j];
       }
   EXPECT_LT(max_abs_diff(rec, a), tol(dt, 2e-5, 1e-12));
-  EXPECT_LT(max_abs_diff(qtq, eye(n)), tol(dt, 1e-5, 1e-13));
+  EXPECT_LT(max_abs_diff(qtq, identity(n)), tol(dt, 1e-5, 1e-13));
 }
 
 TEST_P(MatrixFunctions, QrIsOrthonormalTimesUpperTriangular) {
@@ -131,14 +105,14 @@ TEST_P(MatrixFunctions, QrIsOrthonormalTimesUpperTriangular) {
   ASSERT_TRUE(r.ok);
   ASSERT_EQ(r.q.shape(), (Shape{m, n}));
   ASSERT_EQ(r.r.shape(), (Shape{n, n}));
-  const Mat q = from_tensor(r.q), rr = from_tensor(r.r);
+  const Mat q = values(r.q), rr = values(r.r);
   for (std::int64_t i = 0; i < n; ++i)
     for (std::int64_t j = 0; j < i; ++j) EXPECT_EQ(rr[i * n + j], 0.0) << "R(" << i << "," << j << ")";
   Mat qtq(static_cast<std::size_t>(n * n), 0.0);
   for (std::int64_t i = 0; i < n; ++i)
     for (std::int64_t j = 0; j < n; ++j)
       for (std::int64_t k = 0; k < m; ++k) qtq[i * n + j] += q[k * n + i] * q[k * n + j];
-  EXPECT_LT(max_abs_diff(qtq, eye(n)), tol(dt, 1e-6, 1e-14));
+  EXPECT_LT(max_abs_diff(qtq, identity(n)), tol(dt, 1e-6, 1e-14));
   EXPECT_LT(max_abs_diff(matmul(q, rr, m, n, n), a), tol(dt, 1e-5, 1e-13));
 }
 
@@ -150,7 +124,7 @@ TEST_P(MatrixFunctions, CholeskyBothTrianglesAndNotPositiveDefinite) {
   for (bool upper : {true, false}) {
     Tensor t = to_tensor(a, {n, n}, dt);
     ASSERT_EQ(cholesky(t, upper), 0);
-    const Mat c = from_tensor(t);
+    const Mat c = values(t);
     Mat ct(static_cast<std::size_t>(n * n));
     for (std::int64_t i = 0; i < n; ++i)
       for (std::int64_t j = 0; j < n; ++j) {
@@ -191,7 +165,7 @@ TEST_P(MatrixFunctions, TriangularSolveAllVariants) {
           const Mat b = random_matrix(bs[0], bs[1], 5);
           Tensor x = to_tensor(b, bs, dt);
           triangular_solve(to_tensor(tri, {n, n}, dt), x, left, upper, trans, unit, 2.0);
-          const Mat xs = from_tensor(x);
+          const Mat xs = values(x);
           const Mat lhs = left ? matmul(op, xs, n, n, r) : matmul(xs, op, r, n, n);
           Mat rhs = b;
           for (auto& v : rhs) v *= 2.0;
@@ -212,15 +186,15 @@ TEST_P(MatrixFunctions, InverseRootEigenIsTheInverseRoot) {
   for (double p : {4.0, 2.0}) {
     const RootResult r = inverse_root_eigen(to_tensor(a, {n, n}, dt), p, eps);
     ASSERT_TRUE(r.ok) << r.message;
-    const Mat x = from_tensor(r.root);
+    const Mat x = values(r.root);
     const Mat want = spectral(u, d, n, [&](double v) { return std::pow(v + eps, -1.0 / p); });
     EXPECT_LT(max_abs_diff(x, want), tol(dt, 2e-5, 1e-12)) << "p=" << p;
     // X^p (A + eps I) == I
-    Mat xp = eye(n);
+    Mat xp = identity(n);
     for (int k = 0; k < static_cast<int>(p); ++k) xp = matmul(xp, x, n, n, n);
     Mat ridge = a;
     for (std::int64_t i = 0; i < n; ++i) ridge[i * n + i] += eps;
-    EXPECT_LT(max_abs_diff(matmul(xp, ridge, n, n, n), eye(n)), tol(dt, 1e-4, 1e-11)) << "p=" << p;
+    EXPECT_LT(max_abs_diff(matmul(xp, ridge, n, n, n), identity(n)), tol(dt, 1e-4, 1e-11)) << "p=" << p;
   }
 }
 
@@ -236,7 +210,7 @@ TEST_P(MatrixFunctions, InverseRootEigenShiftsAnIndefiniteSpectrum) {
       inverse_root_eigen(to_tensor(spectral(u, d, n, [](double x) { return x; }), {n, n}, dt), 2.0, eps);
   ASSERT_TRUE(r.ok);
   const Mat want = spectral(u, d, n, [&](double v) { return std::pow(v + 0.5 + eps, -0.5); });
-  EXPECT_LT(max_abs_diff(from_tensor(r.root), want), tol(dt, 1e-4, 1e-10));
+  EXPECT_LT(max_abs_diff(values(r.root), want), tol(dt, 1e-4, 1e-10));
 }
 
 TEST_P(MatrixFunctions, InverseRootNewtonMatchesTheEigenMethod) {
@@ -252,7 +226,7 @@ TEST_P(MatrixFunctions, InverseRootNewtonMatchesTheEigenMethod) {
     EXPECT_TRUE(r.converged);
     EXPECT_GT(r.iterations, 0);
     const Mat want = spectral(u, d, n, [&](double v) { return std::pow(v + 1e-6, -1.0 / p); });
-    EXPECT_LT(max_abs_diff(from_tensor(r.root), want), tol(dt, 1e-4, 1e-10)) << "p=" << p;
+    EXPECT_LT(max_abs_diff(values(r.root), want), tol(dt, 1e-4, 1e-10)) << "p=" << p;
   }
 }
 
@@ -271,7 +245,7 @@ TEST(MatrixFunctionsFailures, F32EighFailureIsRetriedInFp64) {
   ASSERT_TRUE(e.ok);
   EXPECT_TRUE(e.used_fp64);
   EXPECT_EQ(e.eigenvalues.dtype(), DType::F32);
-  EXPECT_LT(max_abs_diff(from_tensor(e.eigenvalues), d), 1e-5);
+  EXPECT_LT(max_abs_diff(values(e.eigenvalues), d), 1e-5);
 
   detail::fail_next_f32_eigh_for_testing(1);
   const EighResult no_retry = eigh(a, false);

@@ -18,11 +18,13 @@
 namespace quopt {
 namespace {
 
-using Mat = std::vector<double>;  // row-major
 using testing::kNsA;
 using testing::kNsB;
 using testing::kNsC;
+using testing::Mat;
 using testing::naive_ns;
+using testing::to_tensor;
+using testing::values;
 
 double poly5(double s) {
   for (int i = 0; i < 5; ++i) s = kNsA * s + kNsB * s * s * s + kNsC * s * s * s * s * s;
@@ -60,23 +62,6 @@ Mat random_mat(int m, int n, std::uint64_t seed) {
   return a;
 }
 
-Tensor to_tensor(const Mat& a, int m, int n, DType dt) {
-  Tensor t = Tensor::empty({m, n}, dt);
-  for (std::int64_t i = 0; i < t.numel(); ++i) {
-    if (dt == DType::F64)
-      t.data<double>()[i] = a[static_cast<std::size_t>(i)];
-    else
-      t.data<float>()[i] = static_cast<float>(a[static_cast<std::size_t>(i)]);
-  }
-  return t;
-}
-
-Mat from_tensor(const Tensor& t) {
-  Mat a(static_cast<std::size_t>(t.numel()));
-  for (std::int64_t i = 0; i < t.numel(); ++i) a[static_cast<std::size_t>(i)] = t.item(i);
-  return a;
-}
-
 TEST(NewtonSchulz, MatchesNaiveReferenceOnSmallMatrices) {
   // 3x2 (tall: transposed inside), 2x3 (wide), 3x3: hand-sized matrices with distinct entries.
   const Mat g32 = {0.5, -1.0, 2.0, 0.25, -0.75, 1.5};
@@ -88,8 +73,8 @@ TEST(NewtonSchulz, MatchesNaiveReferenceOnSmallMatrices) {
   };
   for (const Case& c : {Case{g32, 3, 2}, Case{g23, 2, 3}, Case{g33, 3, 3}}) {
     const Mat want = naive_ns(c.g, c.m, c.n);
-    const Tensor o64 = newton_schulz(to_tensor(c.g, c.m, c.n, DType::F64));
-    const Tensor o32 = newton_schulz(to_tensor(c.g, c.m, c.n, DType::F32));
+    const Tensor o64 = newton_schulz(to_tensor(c.g, {c.m, c.n}, DType::F64));
+    const Tensor o32 = newton_schulz(to_tensor(c.g, {c.m, c.n}, DType::F32));
     ASSERT_EQ(o64.shape(), (Shape{c.m, c.n}));
     for (std::size_t i = 0; i < want.size(); ++i) {
       EXPECT_NEAR(o64.item(static_cast<std::int64_t>(i)), want[i], 1e-12)
@@ -123,8 +108,8 @@ TEST(NewtonSchulz, AppliesTheIteratedQuinticToEachSingularValue) {
     for (int i = 0; i < m; ++i)
       for (int j = 0; j < n; ++j)
         for (int l = 0; l < k; ++l) want[i * n + j] += u[i * k + l] * poly5(s[l] / fro) * vt[l * n + j];
-    const Mat o64 = from_tensor(newton_schulz(to_tensor(x, m, n, DType::F64)));
-    const Mat o32 = from_tensor(newton_schulz(to_tensor(x, m, n, DType::F32)));
+    const Mat o64 = values(newton_schulz(to_tensor(x, {m, n}, DType::F64)));
+    const Mat o32 = values(newton_schulz(to_tensor(x, {m, n}, DType::F32)));
     for (std::size_t i = 0; i < want.size(); ++i) {
       EXPECT_NEAR(o64[i], want[i], 1e-10);
       EXPECT_NEAR(o32[i], want[i], 2e-4);
@@ -159,7 +144,7 @@ TEST(NewtonSchulz, SingularValuesOfFullRankInputStayInTheBand) {
     }
     EXPECT_GT(lo, 0.68);
     EXPECT_LT(hi, 1.135);
-    const Tensor out = newton_schulz(to_tensor(g, m, n, DType::F32));
+    const Tensor out = newton_schulz(to_tensor(g, {m, n}, DType::F32));
     const std::vector<double> so = svd_f32(out);
     for (double v : so) {
       EXPECT_GE(v, lo - 2e-3) << m << "x" << n;
@@ -179,15 +164,15 @@ TEST(NewtonSchulz, TransposeSymmetryZeroInputAndScaleInvariance) {
   Mat gt(g.size());
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < n; ++j) gt[j * m + i] = g[i * n + j];
-  const Mat a = from_tensor(newton_schulz(to_tensor(g, m, n, DType::F32)));
-  const Mat b = from_tensor(newton_schulz(to_tensor(gt, n, m, DType::F32)));
+  const Mat a = values(newton_schulz(to_tensor(g, {m, n}, DType::F32)));
+  const Mat b = values(newton_schulz(to_tensor(gt, {n, m}, DType::F32)));
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < n; ++j) EXPECT_NEAR(a[i * n + j], b[j * m + i], 1e-5);
   // Scaling the input by 1000 changes nothing but the eps term.
   Mat g1000 = g;
   for (auto& v : g1000) v *= 1000.0;
-  const Mat c = from_tensor(newton_schulz(to_tensor(g1000, m, n, DType::F64)));
-  const Mat d = from_tensor(newton_schulz(to_tensor(g, m, n, DType::F64)));
+  const Mat c = values(newton_schulz(to_tensor(g1000, {m, n}, DType::F64)));
+  const Mat d = values(newton_schulz(to_tensor(g, {m, n}, DType::F64)));
   for (std::size_t i = 0; i < c.size(); ++i) EXPECT_NEAR(c[i], d[i], 1e-6);
   // A zero gradient gives a zero update (no NaN from the normalisation).
   const Tensor z = newton_schulz(Tensor::zeros({4, 3}));
@@ -199,7 +184,7 @@ TEST(NewtonSchulz, OptionsAndErrors) {
   NewtonSchulzOptions o;
   o.steps = 2;
   const Mat want = naive_ns(g, 4, 3, 2);
-  const Mat got = from_tensor(newton_schulz(to_tensor(g, 4, 3, DType::F64), o));
+  const Mat got = values(newton_schulz(to_tensor(g, {4, 3}, DType::F64), o));
   for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-12);
   EXPECT_THROW(newton_schulz(Tensor::zeros({2, 3, 4})), Error);
   Tensor wrong = Tensor::zeros({3, 4});

@@ -25,29 +25,20 @@ using Kind = PsgdFactorKind;
 
 // ---- a straightforward fp64 implementation of PSGD-Kron (dense matrices) ---------------------------
 
-using Mat = std::vector<double>;  // row-major
 using testing::expect_every_key_set_at_default;
+using testing::fill_normal;
+using testing::identity;
 using testing::load_shipped_optimizer_toml;
+using testing::Mat;
+using testing::matmul;
 using testing::tiny_model;
 using testing::train_tiny;
 
-Mat matmul(const Mat& a, const Mat& b, int m, int k, int n) {
-  Mat c(static_cast<std::size_t>(m * n), 0.0);
-  for (int i = 0; i < m; ++i)
-    for (int j = 0; j < n; ++j)
-      for (int l = 0; l < k; ++l) c[i * n + j] += a[i * k + l] * b[l * n + j];
-  return c;
-}
 Mat transpose(const Mat& a, int m, int n) {
   Mat t(static_cast<std::size_t>(m * n));
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < n; ++j) t[j * m + i] = a[i * n + j];
   return t;
-}
-Mat identity(int n) {
-  Mat e(static_cast<std::size_t>(n * n), 0.0);
-  for (int i = 0; i < n; ++i) e[i * n + i] = 1.0;
-  return e;
 }
 // Inverse of an upper triangular matrix by back substitution, column by column.
 Mat inverse_upper(const Mat& u, int n) {
@@ -187,10 +178,6 @@ RefFactor ref_factor(Kind kind, int n, double scale) {
 }
 
 // ---- helpers ----------------------------------------------------------------------------------------
-
-void fill_normal(Tensor& t, Rng& rng, double scale) {
-  for (std::int64_t k = 0; k < t.numel(); ++k) t.data<float>()[k] = static_cast<float>(scale * rng.normal());
-}
 
 std::map<std::string, Tensor> state_map(Optimizer& opt) {
   std::map<std::string, Tensor> m;

@@ -3,7 +3,6 @@
 // norm-constraint invariants of the constrained update, role routing (tied/untied embeddings), the
 // config keys and the shipped inputs/optimizers/scion.toml, and training the tiny OLMo2 model.
 #include <gtest/gtest.h>
-#include <lapacke.h>
 
 #include <algorithm>
 #include <cmath>
@@ -22,11 +21,15 @@ namespace quopt {
 namespace {
 
 using testing::expect_every_key_set_at_default;
+using testing::fill;
 using testing::load_shipped_optimizer_toml;
+using testing::Mat;
 using testing::naive_ns;
+using testing::random_values;
+using testing::singular_values;
 using testing::tiny_model;
 using testing::train_tiny;
-using Mat = std::vector<double>;  // row-major
+using testing::values;
 
 // ---- independent fp64 reference ------------------------------------------------------------------
 
@@ -71,34 +74,6 @@ Mat lmo_biasrms(const Mat& g) {
   Mat o(g.size());
   for (std::size_t i = 0; i < g.size(); ++i) o[i] = g[i] / den;
   return o;
-}
-
-std::vector<double> singular_values(const Mat& a, int m, int n) {
-  Mat w = a;
-  const int k = std::min(m, n);
-  std::vector<double> s(static_cast<std::size_t>(k)), sup(static_cast<std::size_t>(k));
-  EXPECT_EQ(LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'N', 'N', m, n, w.data(), n, s.data(), nullptr, 1, nullptr, 1,
-                           sup.data()),
-            0);
-  return s;
-}
-
-Mat values(const Tensor& t) {
-  Mat a(static_cast<std::size_t>(t.numel()));
-  for (std::int64_t i = 0; i < t.numel(); ++i) a[static_cast<std::size_t>(i)] = t.item(i);
-  return a;
-}
-
-void fill(Tensor& t, const Mat& a) {
-  for (std::int64_t i = 0; i < t.numel(); ++i)
-    t.data<float>()[i] = static_cast<float>(a[static_cast<std::size_t>(i)]);
-}
-
-// Multiples of 1/64: exactly representable in f32, so both sides start from the same numbers.
-Mat random_values(std::int64_t n, Rng& rng, double scale = 1.0) {
-  Mat a(static_cast<std::size_t>(n));
-  for (auto& v : a) v = std::round(rng.normal() * 64.0 * scale) / 64.0;
-  return a;
 }
 
 OptimizerConfig base_cfg(double lr) {

@@ -26,48 +26,15 @@ namespace quopt {
 namespace {
 
 using testing::expect_every_key_set_at_default;
+using testing::fill_normal;
+using testing::jacobi_eigh;
 using testing::load_shipped_optimizer_toml;
+using testing::Mat;
+using testing::matmul;
 using testing::tiny_model;
 using testing::train_tiny;
-using Mat = std::vector<double>;  // row-major
 
 // ---- independent fp64 reference ----------------------------------------------------------------------
-
-// Cyclic Jacobi eigendecomposition of a symmetric n x n matrix: a = v diag(w) v^T.
-void jacobi_eigh(Mat a, int n, std::vector<double>& w, Mat& v) {
-  v.assign(static_cast<std::size_t>(n * n), 0.0);
-  for (int i = 0; i < n; ++i) v[i * n + i] = 1.0;
-  for (int sweep = 0; sweep < 100; ++sweep) {
-    double off = 0.0;
-    for (int i = 0; i < n; ++i)
-      for (int j = i + 1; j < n; ++j) off += a[i * n + j] * a[i * n + j];
-    if (off < 1e-30) break;
-    for (int p = 0; p < n; ++p)
-      for (int q = p + 1; q < n; ++q) {
-        if (std::abs(a[p * n + q]) < 1e-300) continue;
-        const double theta = (a[q * n + q] - a[p * n + p]) / (2.0 * a[p * n + q]);
-        const double t = (theta >= 0 ? 1.0 : -1.0) / (std::abs(theta) + std::sqrt(theta * theta + 1.0));
-        const double c = 1.0 / std::sqrt(t * t + 1.0), s = t * c;
-        for (int k = 0; k < n; ++k) {  // columns p, q
-          const double akp = a[k * n + p], akq = a[k * n + q];
-          a[k * n + p] = c * akp - s * akq;
-          a[k * n + q] = s * akp + c * akq;
-        }
-        for (int k = 0; k < n; ++k) {  // rows p, q
-          const double apk = a[p * n + k], aqk = a[q * n + k];
-          a[p * n + k] = c * apk - s * aqk;
-          a[q * n + k] = s * apk + c * aqk;
-        }
-        for (int k = 0; k < n; ++k) {
-          const double vkp = v[k * n + p], vkq = v[k * n + q];
-          v[k * n + p] = c * vkp - s * vkq;
-          v[k * n + q] = s * vkp + c * vkq;
-        }
-      }
-  }
-  w.resize(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) w[static_cast<std::size_t>(i)] = a[i * n + i];
-}
 
 // (A + eps I)^(-1/p) with the reference's shift when the smallest eigenvalue is below eps.
 Mat ref_inv_root(const Mat& a, int n, double p, double eps) {
@@ -85,14 +52,6 @@ Mat ref_inv_root(const Mat& a, int n, double p, double eps) {
       for (int k = 0; k < n; ++k)
         x[i * n + j] += v[i * n + k] * std::pow(w[static_cast<std::size_t>(k)], -1.0 / p) * v[j * n + k];
   return x;
-}
-
-Mat mm(const Mat& a, const Mat& b, int m, int k, int n) {
-  Mat c(static_cast<std::size_t>(m * n), 0.0);
-  for (int i = 0; i < m; ++i)
-    for (int p = 0; p < k; ++p)
-      for (int j = 0; j < n; ++j) c[i * n + j] += a[i * k + p] * b[p * n + j];
-  return c;
 }
 
 double nrm(const Mat& a) {
@@ -169,8 +128,8 @@ struct RefBlock {
     if (t < start) {
       p = pg;
     } else {
-      p = order == 1 ? mm(X[0], gb, cols, cols, 1)
-                     : mm(mm(X[0], gb, rows, rows, cols), X[1], rows, cols, cols);
+      p = order == 1 ? matmul(X[0], gb, cols, cols, 1)
+                     : matmul(matmul(X[0], gb, rows, rows, cols), X[1], rows, cols, cols);
       const double s = nrm(pg) / (nrm(p) + 1e-16);
       for (auto& x : p) x *= s;
     }
@@ -196,10 +155,6 @@ Mat gather(const Tensor& t, const RefSpec& b) {
   for (int i = 0; i < b.rows; ++i)
     for (int j = 0; j < b.cols; ++j) m.push_back(t.item((b.r0 + i) * b.ld + b.c0 + j));
   return m;
-}
-
-void fill_normal(Tensor& t, Rng& rng, double scale = 1.0) {
-  for (std::int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(scale * rng.normal());
 }
 
 OptimizerConfig base_cfg(double wd, std::vector<std::string> roles) {
@@ -360,10 +315,10 @@ TEST(Shampoo, RootTimesRegularisedFactorIsIdentity) {
     const Mat x = state_mat(sh, cat(c.block, "/inv_root_", c.k));
     Mat xp(static_cast<std::size_t>(c.n * c.n), 0.0);
     for (int i = 0; i < c.n; ++i) xp[i * c.n + i] = 1.0;
-    for (int k = 0; k < c.p; ++k) xp = mm(xp, x, c.n, c.n, c.n);
+    for (int k = 0; k < c.p; ++k) xp = matmul(xp, x, c.n, c.n, c.n);
     Mat ridge = f;
     for (int i = 0; i < c.n; ++i) ridge[i * c.n + i] += o.epsilon;
-    const Mat prod = mm(xp, ridge, c.n, c.n, c.n);
+    const Mat prod = matmul(xp, ridge, c.n, c.n, c.n);
     double err = 0;
     for (int i = 0; i < c.n; ++i)
       for (int j = 0; j < c.n; ++j) err = std::max(err, std::abs(prod[i * c.n + j] - (i == j ? 1.0 : 0.0)));

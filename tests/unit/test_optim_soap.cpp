@@ -25,58 +25,15 @@ namespace quopt {
 namespace {
 
 using testing::expect_every_key_set_at_default;
+using testing::fill_normal;
+using testing::jacobi_eigh;
 using testing::load_shipped_optimizer_toml;
+using testing::Mat;
+using testing::matmul;
 using testing::tiny_model;
 using testing::train_tiny;
-using Mat = std::vector<double>;  // row-major
 
 // ---- independent fp64 reference ----------------------------------------------------------------------
-
-// Cyclic Jacobi eigendecomposition of a symmetric n x n matrix: a = v diag(w) v^T.
-void jacobi_eigh(Mat a, int n, std::vector<double>& w, Mat& v) {
-  v.assign(static_cast<std::size_t>(n * n), 0.0);
-  for (int i = 0; i < n; ++i) v[i * n + i] = 1.0;
-  for (int sweep = 0; sweep < 100; ++sweep) {
-    double off = 0.0;
-    for (int i = 0; i < n; ++i)
-      for (int j = i + 1; j < n; ++j) off += a[i * n + j] * a[i * n + j];
-    if (off < 1e-30) break;
-    for (int p = 0; p < n; ++p)
-      for (int q = p + 1; q < n; ++q) {
-        if (std::abs(a[p * n + q]) < 1e-300) continue;
-        const double theta = (a[q * n + q] - a[p * n + p]) / (2.0 * a[p * n + q]);
-        const double t = (theta >= 0 ? 1.0 : -1.0) / (std::abs(theta) + std::sqrt(theta * theta + 1.0));
-        const double c = 1.0 / std::sqrt(t * t + 1.0), s = t * c;
-        for (int k = 0; k < n; ++k) {
-          const double akp = a[k * n + p], akq = a[k * n + q];
-          a[k * n + p] = c * akp - s * akq;
-          a[k * n + q] = s * akp + c * akq;
-        }
-        for (int k = 0; k < n; ++k) {
-          const double apk = a[p * n + k], aqk = a[q * n + k];
-          a[p * n + k] = c * apk - s * aqk;
-          a[q * n + k] = s * apk + c * aqk;
-        }
-        for (int k = 0; k < n; ++k) {
-          const double vkp = v[k * n + p], vkq = v[k * n + q];
-          v[k * n + p] = c * vkp - s * vkq;
-          v[k * n + q] = s * vkp + c * vkq;
-        }
-      }
-  }
-  w.resize(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) w[static_cast<std::size_t>(i)] = a[i * n + i];
-}
-
-Mat mm(const Mat& a, const Mat& b, int m, int k, int n, bool ta = false, bool tb = false) {
-  Mat c(static_cast<std::size_t>(m * n), 0.0);
-  for (int i = 0; i < m; ++i)
-    for (int p = 0; p < k; ++p) {
-      const double av = ta ? a[p * m + i] : a[i * k + p];
-      for (int j = 0; j < n; ++j) c[i * n + j] += av * (tb ? b[j * k + p] : b[p * n + j]);
-    }
-  return c;
-}
 
 // Orthonormal columns of a (n x n) by modified Gram-Schmidt (a QR with a positive diagonal of R).
 Mat gram_schmidt(Mat a, int n) {
@@ -121,9 +78,9 @@ struct RefSoap {
 
   Mat project(const Mat& x, bool back) const {
     Mat y = x;
-    if (view.size() == 1) return pre[0] ? mm(q[0], y, cols(), cols(), 1, !back) : y;
-    if (pre[0]) y = mm(q[0], y, rows(), rows(), cols(), !back);
-    if (pre[1]) y = mm(y, q[1], rows(), cols(), cols(), false, back);
+    if (view.size() == 1) return pre[0] ? matmul(q[0], y, cols(), cols(), 1, !back) : y;
+    if (pre[0]) y = matmul(q[0], y, rows(), rows(), cols(), !back);
+    if (pre[1]) y = matmul(y, q[1], rows(), cols(), cols(), false, back);
     return y;
   }
   void update_gg(const Mat& g) {
@@ -191,7 +148,7 @@ struct RefSoap {
       for (std::size_t k = 0; k < view.size(); ++k) {
         if (!pre[k]) continue;
         const int d = view[k];
-        const Mat gq = mm(gg[k], q[k], d, d, d);
+        const Mat gq = matmul(gg[k], q[k], d, d, d);
         std::vector<double> est(static_cast<std::size_t>(d), 0.0);
         for (int i = 0; i < d; ++i)
           for (int j = 0; j < d; ++j) est[static_cast<std::size_t>(j)] += q[k][i * d + j] * gq[i * d + j];
@@ -214,15 +171,11 @@ struct RefSoap {
           for (int r = 0; r < rows(); ++r)
             for (int j = 0; j < d; ++j) vs[r * cols() + j] = v[r * cols() + idx[static_cast<std::size_t>(j)]];
         v = vs;
-        q[k] = gram_schmidt(mm(gg[k], qs, d, d, d), d);
+        q[k] = gram_schmidt(matmul(gg[k], qs, d, d, d), d);
       }
     m = project(m, false);
   }
 };
-
-void fill_normal(Tensor& t, Rng& rng, double scale = 1.0) {
-  for (std::int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(scale * rng.normal());
-}
 
 OptimizerConfig base_cfg(double wd, std::vector<std::string> roles) {
   OptimizerConfig c;
@@ -454,7 +407,7 @@ TEST(Soap, EquivariantUnderOrthogonalRotations) {
   auto rotate = [&](const Tensor& t) {
     Mat x;
     for (std::int64_t i = 0; i < t.numel(); ++i) x.push_back(t.item(i));
-    return mm(mm(u, x, m, m, n), vv, m, n, n, false, true);
+    return matmul(matmul(u, x, m, m, n), vv, m, n, n, false, true);
   };
   ParameterSet a, b;
   a.add("block.00/w", ParamRole::Hidden, {m, n}, DType::F32);
