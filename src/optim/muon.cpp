@@ -101,6 +101,7 @@ Muon::Muon(const OptimizerConfig& cfg, const MuonOptions& opt, ParameterSet& par
     ++idx;
   }
   plan_ = ShardPlan(comm, std::move(items));
+  stats_.balance = plan_.balance();
   for (std::size_t i = 0; i < matrices_.size(); ++i) {
     const Tensor& w = params.all()[matrices_[i].param].value;
     results_.push_back(Tensor::zeros(w.shape(), DType::F32, w.device()));
@@ -132,14 +133,14 @@ void Muon::step(ParameterSet& params, double lr) {
       kernels::axpy(opt_.momentum, mx.momentum, u);
     }
     double t1 = wall_seconds();
-    precond_s_ += t1 - t0;
+    stats_.precond_seconds += t1 - t0;
     NewtonSchulzOptions ns;
     ns.steps = opt_.ns_steps;
     newton_schulz(u, results_[i], ns);
     kernels::scale(results_[i], mx.shape_scale);
-    root_s_ += wall_seconds() - t1;
+    stats_.root_seconds += wall_seconds() - t1;
   }
-  comm_s_ += plan_.allgather(results_);
+  stats_.comm_seconds += plan_.allgather(results_);
 
   const double t0 = wall_seconds();
   // Every rank: W = (1 - lr wd) W - lr O (KellerJordan/Muon: p.mul_(1 - lr * wd); p.add_(update, -lr)).
@@ -161,7 +162,7 @@ void Muon::step(ParameterSet& params, double lr) {
     h.step = steps_;
     kernels::adamw_update(p.value, p.grad, s.m, s.v, h);
   }
-  update_s_ += wall_seconds() - t0;
+  stats_.update_seconds += wall_seconds() - t0;
 }
 
 std::vector<NamedTensor> Muon::state() {
@@ -174,17 +175,6 @@ std::vector<NamedTensor> Muon::state() {
     out.push_back({names_[s.param] + "/exp_avg_sq", s.v});
   }
   return out;
-}
-
-OptimizerReport Muon::report() const {
-  OptimizerReport r;
-  r.balance = plan_.balance();
-  r.state_bytes = state_bytes(const_cast<Muon*>(this)->state());
-  r.precond_seconds = precond_s_;
-  r.root_seconds = root_s_;
-  r.comm_seconds = comm_s_;
-  r.update_seconds = update_s_;
-  return r;
 }
 
 std::unique_ptr<Optimizer> make_muon(const OptimizerConfig& cfg, ParameterSet& params,

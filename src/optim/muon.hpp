@@ -52,7 +52,6 @@ class Muon : public Optimizer {
   // "<param>/momentum_buffer" for the hidden matrices this rank owns; "<param>/exp_avg" and
   // "<param>/exp_avg_sq" for every side parameter (replicated).
   std::vector<NamedTensor> state() override;
-  OptimizerReport report() const override;
   const ShardPlan& plan() const { return plan_; }
 
  private:
@@ -72,7 +71,6 @@ class Muon : public Optimizer {
   std::vector<Side> side_;
   ShardPlan plan_;
   std::vector<Tensor> results_;  // O per matrix, every rank
-  double precond_s_ = 0, root_s_ = 0, comm_s_ = 0, update_s_ = 0;
 };
 
 std::unique_ptr<Optimizer> make_muon(const OptimizerConfig& cfg, ParameterSet& params,

@@ -29,9 +29,25 @@ bool decays(const OptimizerConfig& cfg, ParamRole role) {
 }
 
 OptimizerReport Optimizer::report() const {
-  OptimizerReport r;
+  OptimizerReport r = stats_;
   r.state_bytes = state_bytes(const_cast<Optimizer*>(this)->state());
   return r;
+}
+
+std::vector<Parameter*> checked_params(const char* who, ParameterSet& params,
+                                       const std::vector<std::string>& names,
+                                       const std::vector<Shape>& shapes) {
+  auto& all = params.all();
+  QUOPT_CHECK(all.size() == names.size(), who, ": built for ", names.size(), " parameters, stepped with ",
+              all.size());
+  std::vector<Parameter*> ps;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    QUOPT_CHECK(all[i].name == names[i] && all[i].value.shape() == shapes[i], who, ": parameter ", i, " is ",
+                all[i].name, " ", all[i].value.describe(), "; the optimizer was built for ", names[i], " ",
+                shape_str(shapes[i]));
+    ps.push_back(&all[i]);
+  }
+  return ps;
 }
 
 std::int64_t state_bytes(const std::vector<NamedTensor>& state) {

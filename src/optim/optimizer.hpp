@@ -45,12 +45,16 @@ class Optimizer {
   // Every state tensor this rank holds, named "<parameter or block name>/<slot>"; restoring = copying
   // into these tensors.
   virtual std::vector<NamedTensor> state() = 0;
-  virtual OptimizerReport report() const;
+  // stats_ with the bytes of state() filled in.
+  OptimizerReport report() const;
   std::int64_t steps_taken() const { return steps_; }
   void set_steps_taken(std::int64_t s) { steps_ = s; }
 
  protected:
   std::int64_t steps_ = 0;
+  // What an optimizer accounts for as it goes: its shard balance (set with its plan), failed
+  // decompositions and seconds per phase of step(). state_bytes is filled in by report().
+  OptimizerReport stats_;
 };
 
 class Schema;
@@ -62,6 +66,11 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, ParameterS
                                           const OptimizerContext& ctx = {});
 // Whether cfg.decay_roles names this parameter's role.
 bool decays(const OptimizerConfig& cfg, ParamRole role);
+// params' entries in order, after checking that they are the parameters (names and shapes) the optimizer
+// `who` was built for; throws an Error naming the first mismatch otherwise.
+std::vector<Parameter*> checked_params(const char* who, ParameterSet& params,
+                                       const std::vector<std::string>& names,
+                                       const std::vector<Shape>& shapes);
 // Total bytes of a list of state tensors.
 std::int64_t state_bytes(const std::vector<NamedTensor>& state);
 

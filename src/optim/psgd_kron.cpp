@@ -455,6 +455,7 @@ PsgdKron::PsgdKron(const OptimizerConfig& cfg, const PsgdOptions& opt, Parameter
     slots_.push_back(std::move(s));
   }
   plan_ = ShardPlan(ctx.data, std::move(items));
+  stats_.balance = plan_.balance();
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     results_.push_back(Tensor::zeros(s.shape, DType::F32));
@@ -530,17 +531,17 @@ void PsgdKron::compute_direction(std::size_t i, const Tensor& grad, bool do_upda
     // Two counters per normal draw: the step's block of counters never overlaps another step's.
     rng.set_counter(static_cast<std::uint64_t>(n) * 2u * static_cast<std::uint64_t>(cnt));
     for (auto& x : v) x = static_cast<float>(rng.normal());
-    failed_ += psgd_detail::update_factors(left, right, opt_.momentum_into_precond_update ? dir : g, v.data(),
-                                           s.rows, s.cols, opt_.precond_lr);
+    stats_.failed_roots += psgd_detail::update_factors(
+        left, right, opt_.momentum_into_precond_update ? dir : g, v.data(), s.rows, s.cols, opt_.precond_lr);
   }
-  precond_s_ += wall_seconds() - t0;
+  stats_.precond_seconds += wall_seconds() - t0;  // no root phase: triangular solves count as precond
   psgd_detail::precondition(left, right, dir, s.rows, s.cols);
   psgd_detail::clip_rms(dir, cnt, opt_.clip_rms);
 }
 
 void PsgdKron::step(ParameterSet& params, double lr) {
   const double t0 = wall_seconds();
-  const double precond_before = precond_s_;
+  const double precond_before = stats_.precond_seconds;
   QUOPT_CHECK(params.all().size() == slots_.size(), "psgd: step() got ", params.all().size(),
               " parameters, the optimizer was built for ", slots_.size());
   const std::int64_t n = steps_;  // steps taken before this one (kron_torch _prob_step)
@@ -565,7 +566,7 @@ void PsgdKron::step(ParameterSet& params, double lr) {
     ++i;
   }
   const double dt_comm = plan_.allgather(results_);
-  comm_s_ += dt_comm;
+  stats_.comm_seconds += dt_comm;
   // Every rank: p -= lr * (d + wd * p) (kron_torch: pre_grad.add_(p, alpha=wd); p.add_(pre_grad, alpha=-lr)).
   const float lrf = static_cast<float>(lr);
   i = 0;
@@ -580,7 +581,7 @@ void PsgdKron::step(ParameterSet& params, double lr) {
   }
   // update_seconds: everything in step() except preconditioner fitting and communication.
   const double total = wall_seconds() - t0;
-  update_s_ += total - dt_comm - (precond_s_ - precond_before);
+  stats_.update_seconds += total - dt_comm - (stats_.precond_seconds - precond_before);
 }
 
 std::vector<NamedTensor> PsgdKron::state() {
@@ -592,18 +593,6 @@ std::vector<NamedTensor> PsgdKron::state() {
       out.push_back({cat(slots_[i].name, "/Q.", d), slots_[i].q[d]});
   }
   return out;
-}
-
-OptimizerReport PsgdKron::report() const {
-  OptimizerReport r;
-  r.balance = plan_.balance();
-  r.state_bytes = state_bytes(const_cast<PsgdKron*>(this)->state());
-  r.failed_roots = failed_;
-  r.precond_seconds = precond_s_;
-  r.root_seconds = 0.0;  // PSGD computes no roots or decompositions (triangular solves count as precond)
-  r.comm_seconds = comm_s_;
-  r.update_seconds = update_s_;
-  return r;
 }
 
 std::unique_ptr<Optimizer> make_psgd(const OptimizerConfig& cfg, ParameterSet& params,

@@ -101,7 +101,6 @@ class PsgdKron : public Optimizer {
   void step(ParameterSet& params, double lr) override;
   // "<param>/momentum", "<param>/Q.<dim>" of the parameters this rank owns.
   std::vector<NamedTensor> state() override;
-  OptimizerReport report() const override;
 
   const PsgdOptions& options() const { return opt_; }
   const ShardPlan& plan() const { return plan_; }
@@ -133,8 +132,6 @@ class PsgdKron : public Optimizer {
   // Counter trigger: the counter after `counter_step_` steps (recomputed after set_steps_taken).
   std::int64_t counter_ = 0, counter_step_ = 0;
   bool last_update_ = false, last_balance_ = false;
-  std::int64_t failed_ = 0;
-  double precond_s_ = 0.0, comm_s_ = 0.0, update_s_ = 0.0;
 };
 
 std::unique_ptr<Optimizer> make_psgd(const OptimizerConfig& cfg, ParameterSet& params,

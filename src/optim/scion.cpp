@@ -162,6 +162,7 @@ Scion::Scion(const OptimizerConfig& cfg, const ScionOptions& opt, ParameterSet& 
     groups_.push_back(std::move(g));
   }
   plan_ = ShardPlan(comm, std::move(items));
+  stats_.balance = plan_.balance();
   const bool averaging = opt.momentum != 1.0;
   for (std::size_t i = 0; i < groups_.size(); ++i) {
     Group& g = groups_[i];
@@ -252,7 +253,7 @@ void Scion::step(ParameterSet& params, double lr) {
       d = g.momentum;
     }
     const double t1 = wall_seconds();
-    precond_s_ += t1 - t0;
+    stats_.precond_seconds += t1 - t0;
     if (g.item >= 0) {
       // scion.py Spectral(normalized=True): NS5(g) * sqrt(d_out / d_in).
       Tensor& r = results_[static_cast<std::size_t>(g.item)];
@@ -260,13 +261,13 @@ void Scion::step(ParameterSet& params, double lr) {
       ns.steps = opt_.ns_steps;
       newton_schulz(d, r, ns);
       kernels::scale(r, std::sqrt(static_cast<double>(r.dim(0)) / static_cast<double>(r.dim(1))));
-      root_s_ += wall_seconds() - t1;
+      stats_.root_seconds += wall_seconds() - t1;
     } else {
       lmo_host(g, d, g.dir);
-      update_s_ += wall_seconds() - t1;
+      stats_.update_seconds += wall_seconds() - t1;
     }
   }
-  comm_s_ += plan_.allgather(results_);
+  stats_.comm_seconds += plan_.allgather(results_);
 
   // Every rank: W = (1 - lr) W - lr scale lmo(d)  (constrained)  or  W -= lr scale lmo(d).
   const double t0 = wall_seconds();
@@ -277,7 +278,7 @@ void Scion::step(ParameterSet& params, double lr) {
     if (!opt_.unconstrained) kernels::scale(w, 1.0 - lr);
     kernels::axpy(-lr * g.scale, dir, w);
   }
-  update_s_ += wall_seconds() - t0;
+  stats_.update_seconds += wall_seconds() - t0;
 }
 
 std::vector<NamedTensor> Scion::state() {
@@ -285,17 +286,6 @@ std::vector<NamedTensor> Scion::state() {
   for (std::size_t i = 0; i < groups_.size(); ++i)
     if (groups_[i].momentum.defined()) out.push_back({names_[i] + "/momentum_buffer", groups_[i].momentum});
   return out;
-}
-
-OptimizerReport Scion::report() const {
-  OptimizerReport r;
-  r.balance = plan_.balance();
-  r.state_bytes = state_bytes(const_cast<Scion*>(this)->state());
-  r.precond_seconds = precond_s_;
-  r.root_seconds = root_s_;
-  r.comm_seconds = comm_s_;
-  r.update_seconds = update_s_;
-  return r;
 }
 
 std::unique_ptr<Optimizer> make_scion(const OptimizerConfig& cfg, ParameterSet& params,

@@ -60,7 +60,6 @@ class Scion : public Optimizer {
   // "<param>/momentum_buffer": the hidden matrices this rank owns and every other parameter
   // (replicated); nothing when momentum = 1 (no averaging, as the reference keeps no buffer then).
   std::vector<NamedTensor> state() override;
-  OptimizerReport report() const override;
   const ShardPlan& plan() const { return plan_; }
   // The LMO and radius a parameter gets.
   ScionLmo lmo_of(std::size_t param) const { return groups_[param].lmo; }
@@ -84,7 +83,6 @@ class Scion : public Optimizer {
   std::vector<std::size_t> item_param_;
   ShardPlan plan_;
   std::vector<Tensor> results_;
-  double precond_s_ = 0, root_s_ = 0, comm_s_ = 0, update_s_ = 0;
 };
 
 std::unique_ptr<Optimizer> make_scion(const OptimizerConfig& cfg, ParameterSet& params,

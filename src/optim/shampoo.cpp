@@ -230,6 +230,7 @@ Shampoo::Shampoo(const OptimizerConfig& cfg, const ShampooOptions& opt, Paramete
     ++idx;
   }
   plan_ = ShardPlan(comm, std::move(items));
+  stats_.balance = plan_.balance();
   for (std::size_t i = 0; i < blocks_.size(); ++i) {
     results_.push_back(Tensor::zeros(blocks_[i].block.shape()));
     if (!plan_.mine(i)) continue;
@@ -275,7 +276,7 @@ void Shampoo::compute_direction(BlockState& s, const Tensor& grad, const Tensor&
       for (std::int64_t i = 0; i < n; ++i) v[i] = b2 * v[i] + wg * (g[i] * g[i]);
     }
   }
-  precond_s_ += wall_seconds() - t0;
+  stats_.precond_seconds += wall_seconds() - t0;
 
   // 2. Root inverses (amortized): as _group_step_body's perform_amortized_computation.
   const std::int64_t f = opt_.precondition_frequency;
@@ -292,9 +293,9 @@ void Shampoo::compute_direction(BlockState& s, const Tensor& grad, const Tensor&
       if (r.ok)
         s.inv_roots[k].copy_from(r.root);
       else
-        ++failed_roots_;  // keep the previous root, as the reference (it logs a warning and continues)
+        ++stats_.failed_roots;  // keep the previous root, as the reference (it logs a warning and continues)
     }
-    root_s_ += wall_seconds() - t0;
+    stats_.root_seconds += wall_seconds() - t0;
   }
 
   // 3. Filtered gradient Gb (EMA with bias correction).
@@ -365,17 +366,8 @@ void Shampoo::compute_direction(BlockState& s, const Tensor& grad, const Tensor&
 
 void Shampoo::step(ParameterSet& params, double lr) {
   const double t_start = wall_seconds();
-  const double before = precond_s_ + root_s_ + comm_s_;
-  auto& all = params.all();
-  QUOPT_CHECK(all.size() == names_.size(), "shampoo: built for ", names_.size(), " parameters, stepped with ",
-              all.size());
-  std::vector<Parameter*> ps;
-  for (std::size_t i = 0; i < all.size(); ++i) {
-    QUOPT_CHECK(all[i].name == names_[i] && all[i].value.shape() == shapes_[i], "shampoo: parameter ", i,
-                " is ", all[i].name, " ", all[i].value.describe(), "; the optimizer was built for ",
-                names_[i], " ", shape_str(shapes_[i]));
-    ps.push_back(&all[i]);
-  }
+  const double before = stats_.precond_seconds + stats_.root_seconds + stats_.comm_seconds;
+  const std::vector<Parameter*> ps = checked_params("shampoo", params, names_, shapes_);
   ++steps_;
   for (std::size_t i = 0; i < blocks_.size(); ++i) {
     if (!plan_.mine(i)) continue;
@@ -390,12 +382,13 @@ void Shampoo::step(ParameterSet& params, double lr) {
     }
     compute_direction(s, g, wt, results_[i], steps_);
   }
-  comm_s_ += plan_.allgather(results_);
+  stats_.comm_seconds += plan_.allgather(results_);
   for (std::size_t i = 0; i < blocks_.size(); ++i)
     add_block_in(ps[blocks_[i].param]->value, blocks_[i].block, results_[i], -lr);
   // Update time: everything in step() that is not statistics, roots or communication.
   const double total = wall_seconds() - t_start;
-  update_s_ += std::max(0.0, total - (precond_s_ + root_s_ + comm_s_ - before));
+  stats_.update_seconds +=
+      std::max(0.0, total - (stats_.precond_seconds + stats_.root_seconds + stats_.comm_seconds - before));
 }
 
 std::vector<NamedTensor> Shampoo::state() {
@@ -412,18 +405,6 @@ std::vector<NamedTensor> Shampoo::state() {
     if (s.momentum.defined()) out.push_back({s.block.name + "/momentum", s.momentum});
   }
   return out;
-}
-
-OptimizerReport Shampoo::report() const {
-  OptimizerReport r;
-  r.balance = plan_.balance();
-  r.state_bytes = state_bytes(const_cast<Shampoo*>(this)->state());
-  r.failed_roots = failed_roots_;
-  r.precond_seconds = precond_s_;
-  r.root_seconds = root_s_;
-  r.comm_seconds = comm_s_;
-  r.update_seconds = update_s_;
-  return r;
 }
 
 std::unique_ptr<Optimizer> make_shampoo(const OptimizerConfig& cfg, ParameterSet& params,

@@ -79,7 +79,6 @@ class Shampoo : public Optimizer {
   // "<block>/filtered_grad" (beta1 > 0), "<block>/grafting" (Adam/RMSprop/AdaGrad grafting),
   // "<block>/momentum" (momentum > 0); <block> is "<param>#i,j" or "<param>#i".
   std::vector<NamedTensor> state() override;
-  OptimizerReport report() const override;
   const ShardPlan& plan() const { return plan_; }
   const ShampooOptions& options() const { return opt_; }
 
@@ -103,8 +102,6 @@ class Shampoo : public Optimizer {
   std::vector<BlockState> blocks_;  // item i of plan_ is blocks_[i]
   ShardPlan plan_;
   std::vector<Tensor> results_;  // search direction per block, every rank
-  std::int64_t failed_roots_ = 0;
-  double precond_s_ = 0, root_s_ = 0, comm_s_ = 0, update_s_ = 0;
 };
 
 std::unique_ptr<Optimizer> make_shampoo(const OptimizerConfig& cfg, ParameterSet& params,

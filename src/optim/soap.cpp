@@ -164,6 +164,7 @@ Soap::Soap(const OptimizerConfig& cfg, const SoapOptions& opt, ParameterSet& par
     items_.push_back(std::move(it));
   }
   plan_ = ShardPlan(comm, std::move(work));
+  stats_.balance = plan_.balance();
   for (std::size_t i = 0; i < items_.size(); ++i) {
     Item& it = items_[i];
     results_.push_back(Tensor::zeros(it.view));
@@ -227,7 +228,7 @@ void Soap::init_item(Item& it, const Tensor& grad) {
   const double sb = opt_.shampoo_beta >= 0.0 ? opt_.shampoo_beta : opt_.beta2;
   double t0 = wall_seconds();
   update_factors(it, grad, sb);
-  precond_s_ += wall_seconds() - t0;
+  stats_.precond_seconds += wall_seconds() - t0;
   t0 = wall_seconds();
   for (std::size_t k = 0; k < it.view.size(); ++k) {
     if (!it.precond[k]) continue;
@@ -237,7 +238,8 @@ void Soap::init_item(Item& it, const Tensor& grad) {
     for (std::int64_t i = 0; i < d; ++i) ap[i * d + i] += 1e-30f;
     const EighResult e = eigh(a, opt_.retry_fp64);
     if (!e.ok) {
-      ++failed_roots_;  // the reference would raise; quopt falls back to the identity basis and reports it
+      ++stats_.failed_roots;  // the reference would raise; quopt falls back to the identity basis and reports
+                              // it
       it.q[k].copy_from(identity_matrix(d));
       continue;
     }
@@ -245,7 +247,7 @@ void Soap::init_item(Item& it, const Tensor& grad) {
     for (std::int64_t j = 0; j < d; ++j) rev[static_cast<std::size_t>(j)] = d - 1 - j;
     it.q[k].copy_from(permute_columns(e.eigenvectors, rev));
   }
-  root_s_ += wall_seconds() - t0;
+  stats_.root_seconds += wall_seconds() - t0;
 }
 
 // get_orthogonal_matrix_QR: per preconditioned dimension, sort the basis (and v) by the estimated
@@ -289,7 +291,7 @@ void Soap::refresh_basis(Item& it) {
     if (r.ok)
       it.q[k].copy_from(r.q);
     else {
-      ++failed_roots_;  // keep the (sorted) previous basis
+      ++stats_.failed_roots;  // keep the (sorted) previous basis
       it.q[k].copy_from(q_sorted);
     }
   }
@@ -321,13 +323,13 @@ void Soap::compute_update(Item& it, const Tensor& grad, Tensor& out, std::int64_
     kernels::scale(ng, 1.0 / (1e-30 + rms));
   }
   out.copy_from(ng);
-  update_s_ += wall_seconds() - t0;
+  stats_.update_seconds += wall_seconds() - t0;
 
   // Preconditioner update after the step (so the current gradient never enters its own projection).
   const double sb = opt_.shampoo_beta >= 0.0 ? opt_.shampoo_beta : opt_.beta2;
   t0 = wall_seconds();
   update_factors(it, grad, sb);
-  precond_s_ += wall_seconds() - t0;
+  stats_.precond_seconds += wall_seconds() - t0;
   if (s % opt_.precondition_frequency == 0) {
     t0 = wall_seconds();
     // m back to the parameter space with the old basis, into the new basis afterwards. (The reference
@@ -336,23 +338,15 @@ void Soap::compute_update(Item& it, const Tensor& grad, Tensor& out, std::int64_
     const Tensor m_orig = project(it, it.exp_avg, true);
     refresh_basis(it);
     it.exp_avg.copy_from(project(it, m_orig, false));
-    root_s_ += wall_seconds() - t0;
+    stats_.root_seconds += wall_seconds() - t0;
   }
 }
 
 void Soap::step(ParameterSet& params, double lr) {
   const double t_start = wall_seconds();
-  const double before = precond_s_ + root_s_ + comm_s_ + update_s_;
-  auto& all = params.all();
-  QUOPT_CHECK(all.size() == names_.size(), "soap: built for ", names_.size(), " parameters, stepped with ",
-              all.size());
-  std::vector<Parameter*> ps;
-  for (std::size_t i = 0; i < all.size(); ++i) {
-    QUOPT_CHECK(all[i].name == names_[i] && all[i].value.shape() == shapes_[i], "soap: parameter ", i, " is ",
-                all[i].name, " ", all[i].value.describe(), "; the optimizer was built for ", names_[i], " ",
-                shape_str(shapes_[i]));
-    ps.push_back(&all[i]);
-  }
+  const double before =
+      stats_.precond_seconds + stats_.root_seconds + stats_.comm_seconds + stats_.update_seconds;
+  const std::vector<Parameter*> ps = checked_params("soap", params, names_, shapes_);
   ++steps_;
   const std::int64_t t = steps_;
   for (std::size_t i = 0; i < items_.size(); ++i) {
@@ -365,7 +359,7 @@ void Soap::step(ParameterSet& params, double lr) {
       compute_update(it, g, results_[i], t - 1);
   }
   if (t > 1) {
-    comm_s_ += plan_.allgather(results_);
+    stats_.comm_seconds += plan_.allgather(results_);
     const double s = static_cast<double>(t - 1);
     double step_size = lr;
     if (opt_.correct_bias)
@@ -382,7 +376,8 @@ void Soap::step(ParameterSet& params, double lr) {
     }
   }
   const double total = wall_seconds() - t_start;
-  update_s_ += std::max(0.0, total - (precond_s_ + root_s_ + comm_s_ + update_s_ - before));
+  stats_.update_seconds += std::max(0.0, total - (stats_.precond_seconds + stats_.root_seconds +
+                                                  stats_.comm_seconds + stats_.update_seconds - before));
 }
 
 std::vector<NamedTensor> Soap::state() {
@@ -399,18 +394,6 @@ std::vector<NamedTensor> Soap::state() {
       }
   }
   return out;
-}
-
-OptimizerReport Soap::report() const {
-  OptimizerReport r;
-  r.balance = plan_.balance();
-  r.state_bytes = state_bytes(const_cast<Soap*>(this)->state());
-  r.failed_roots = failed_roots_;
-  r.precond_seconds = precond_s_;
-  r.root_seconds = root_s_;
-  r.comm_seconds = comm_s_;
-  r.update_seconds = update_s_;
-  return r;
 }
 
 std::unique_ptr<Optimizer> make_soap(const OptimizerConfig& cfg, ParameterSet& params,

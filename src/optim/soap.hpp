@@ -64,7 +64,6 @@ class Soap : public Optimizer {
   // For each parameter this rank owns: "<param>/exp_avg", "<param>/exp_avg_sq" (in the eigenbasis, shape
   // of the view), and "<param>/GG_<d>", "<param>/Q_<d>" for each preconditioned view dimension d.
   std::vector<NamedTensor> state() override;
-  OptimizerReport report() const override;
   const ShardPlan& plan() const { return plan_; }
   const SoapOptions& options() const { return opt_; }
 
@@ -90,8 +89,6 @@ class Soap : public Optimizer {
   std::vector<Item> items_;  // item i of plan_ is items_[i]
   ShardPlan plan_;
   std::vector<Tensor> results_;
-  std::int64_t failed_roots_ = 0;
-  double precond_s_ = 0, root_s_ = 0, comm_s_ = 0, update_s_ = 0;
 };
 
 std::unique_ptr<Optimizer> make_soap(const OptimizerConfig& cfg, ParameterSet& params,
