@@ -18,14 +18,14 @@ namespace quopt {
 namespace {
 
 using evaltest::error_of;
+using evaltest::eval_text;
 using evaltest::test_tokenizer;
-using evaltest::TextGen;
 
 class EvalBuiltinTask : public ::testing::Test {
  protected:
   void SetUp() override {
     const Tokenizer& tok = test_tokenizer();
-    TextGen gen(77);
+    auto gen = eval_text(77);
     // Documents of 1-5 sentences (some shorter than context + continuation), each followed by EOS.
     for (int d = 0; d < 60; ++d) {
       std::string doc;

@@ -17,9 +17,9 @@ namespace {
 
 using evaltest::brute_loglik;
 using evaltest::error_of;
+using evaltest::eval_text;
 using evaltest::test_model_config;
 using evaltest::test_tokenizer;
-using evaltest::TextGen;
 
 // The tokens the harness feeds for (context, " " + choice) when the context has no trailing space,
 // written out independently: ctx = encode(context), cont = encode(context + " " + choice)[len(ctx):].
@@ -96,7 +96,7 @@ class EvalMcModel : public ::testing::Test {
   // brute-force log-likelihoods in lls.
   std::vector<McExample> make_examples(int n, std::vector<std::vector<double>>& lls) {
     const Tokenizer& tok = test_tokenizer();
-    TextGen gen(21);
+    auto gen = eval_text(21);
     std::vector<McExample> out;
     while (static_cast<int>(out.size()) < n) {
       McExample ex;
@@ -183,7 +183,7 @@ TEST_F(EvalMcModel, BatchingAndPaddingDoNotChangeScores) {
 
 TEST_F(EvalMcModel, AccNormDividesByUtf8Bytes) {
   const Tokenizer& tok = test_tokenizer();
-  TextGen gen(5);
+  auto gen = eval_text(5);
   const std::string context = "kalo ter an dis.";
   // A pool of choices of 1-6 words (a few with 2-byte characters), scored once by brute force.
   std::vector<std::string> pool;
@@ -234,7 +234,7 @@ TEST_F(EvalMcModel, LongSequencesAreCutOnTheLeft) {
   const Tokenizer& tok = test_tokenizer();
   Olmo2 small(test_model_config(tok.vocab_size(), 16));
   small.init(3);
-  TextGen gen(8);
+  auto gen = eval_text(8);
   McExample ex{"long", gen.words(30) + ".", {gen.words(2), gen.words(3)}, 0, {}, {}};
   const auto req = build_choice_requests(tok, {ex}, tok.vocab_size(), 16);
   McOptions keep;
@@ -299,7 +299,7 @@ TEST_F(EvalMcModel, PreTokenizedExamplesAreScoredAsGiven) {
 
 TEST_F(EvalMcModel, BadInputsGiveClearErrors) {
   const Tokenizer& tok = test_tokenizer();
-  TextGen gen(2);
+  auto gen = eval_text(2);
   Olmo2 tiny(test_model_config(tok.vocab_size(), 4));
   tiny.init(1);
   McExample long_choice{"ex-long", "ka", {gen.words(12), "lo"}, 0, {}, {}};

@@ -14,46 +14,18 @@
 #include "core/rng.hpp"
 #include "io/tokenizer.hpp"
 #include "model/olmo2.hpp"
+#include "support/text_gen.hpp"
 
 namespace quopt::evaltest {
 
-// Pseudo-English words from syllables, drawn with a skewed frequency.
-class TextGen {
- public:
-  explicit TextGen(std::uint64_t seed) : rng_(seed, 11) {
-    const char* syll[] = {"ka", "lo",  "mi", "ter", "an", "dis", "ro",
-                          "ve", "sun", "pe", "tha", "or", "qui", "bel"};
-    const std::size_t ns = sizeof(syll) / sizeof(syll[0]);
-    for (int w = 0; w < 200; ++w) {
-      std::string word;
-      const int n = 1 + static_cast<int>(rng_.below(3));
-      for (int k = 0; k < n; ++k) word += syll[rng_.below(ns)];
-      words_.push_back(word);
-    }
-  }
-  std::string word() {
-    const double u = rng_.uniform();
-    return words_[static_cast<std::size_t>(200.0 * u * u)];
-  }
-  std::string words(int n) {
-    std::string s;
-    for (int i = 0; i < n; ++i) {
-      if (i) s += ' ';
-      s += word();
-    }
-    return s;
-  }
-  std::string sentence() { return words(4 + static_cast<int>(rng_.below(8))) + "."; }
-  std::uint64_t below(std::uint64_t n) { return rng_.below(n); }
-
- private:
-  Rng rng_;
-  std::vector<std::string> words_;
-};
+// The evaluation tests' text: 200 words, index floor(200 u^2), stream 11.
+inline testing::TextGen eval_text(std::uint64_t seed) {
+  return {seed, 11, 200, 2};
+}
 
 inline const Tokenizer& test_tokenizer() {
   static const Tokenizer tok = [] {
-    TextGen gen(3);
+    auto gen = eval_text(3);
     std::vector<std::string> lines;
     for (int i = 0; i < 400; ++i) lines.push_back(gen.sentence());
     lines.push_back("caf\xC3\xA9 na\xC3\xAFve \xC3\xA9t\xC3\xA9");  // a few non-ASCII characters

@@ -17,56 +17,17 @@
 #include "io/token_shard.hpp"
 #include "io/tokenize.hpp"
 #include "io/tokenizer.hpp"
+#include "support/text_gen.hpp"
 
 namespace fs = std::filesystem;
 using quopt::Tokenizer;
 
 namespace {
 
-// A few hundred pseudo-English words built from syllables, drawn with a skewed (Zipf-like) frequency.
-class TextGen {
- public:
-  explicit TextGen(std::uint64_t seed) : rng_(seed, 7) {
-    const char* syll[] = {"ka", "lo",  "mi", "ter", "an", "dis", "ro",
-                          "ve", "sun", "pe", "tha", "or", "qui", "bel"};
-    const std::size_t ns = sizeof(syll) / sizeof(syll[0]);
-    for (int w = 0; w < 300; ++w) {
-      std::string word;
-      const int n = 1 + static_cast<int>(rng_.below(3));
-      for (int k = 0; k < n; ++k) word += syll[rng_.below(ns)];
-      words_.push_back(word);
-    }
-  }
-  std::string word() {
-    // Index = floor(300 * u^3): small indices much more frequent.
-    const double u = rng_.uniform();
-    return words_[static_cast<std::size_t>(300.0 * u * u * u)];
-  }
-  std::string line() {
-    std::string s;
-    const int n = 5 + static_cast<int>(rng_.below(8));
-    for (int i = 0; i < n; ++i) {
-      if (i) s += ' ';
-      s += word();
-    }
-    s += rng_.below(4) == 0 ? "," : ".";
-    return s;
-  }
-  // A document: 1-3 lines joined with '\n'.
-  std::string document() {
-    std::string d = line();
-    const int extra = static_cast<int>(rng_.below(3));
-    for (int i = 0; i < extra; ++i) {
-      d += '\n';
-      d += line();
-    }
-    return d;
-  }
-
- private:
-  quopt::Rng rng_;
-  std::vector<std::string> words_;
-};
+// The tokenizer tests' text: 300 words, index floor(300 u^3), stream 7.
+quopt::testing::TextGen text_gen(std::uint64_t seed) {
+  return {seed, 7, 300, 3};
+}
 
 std::string spaces_for_newlines(std::string s) {
   std::replace(s.begin(), s.end(), '\n', ' ');
@@ -95,7 +56,7 @@ class TokenizerTest : public ::testing::Test {
   }
   // Writes `ndocs` generated documents separated by blank lines; returns them.
   std::vector<std::string> write_corpus(const std::string& p, int ndocs, std::uint64_t seed) {
-    TextGen gen(seed);
+    auto gen = text_gen(seed);
     std::vector<std::string> docs;
     std::string text;
     for (int i = 0; i < ndocs; ++i) {
@@ -313,7 +274,7 @@ TEST_F(TokenizerTest, TokenizeCorpusWritesAllDocumentsAndIsDeterministic) {
 }
 
 TEST_F(TokenizerTest, IdenticalDocumentsShareASplitAndValFractionFollowsTheSetting) {
-  TextGen gen(8);
+  auto gen = text_gen(8);
   const std::string dup = "the same document again and again.";
   std::string text;
   for (int i = 0; i < 600; ++i) text += (i % 20 == 0 ? dup : gen.document()) + "\n\n";
@@ -337,7 +298,7 @@ TEST_F(TokenizerTest, IdenticalDocumentsShareASplitAndValFractionFollowsTheSetti
 
 TEST_F(TokenizerTest, TinyCorpusStillGetsAValidationDocument) {
   std::string text;
-  TextGen gen(9);
+  auto gen = text_gen(9);
   for (int i = 0; i < 40; ++i) text += gen.document() + "\n\n";
   write(path("t.txt"), text);
   quopt::TokenizeConfig cfg;
