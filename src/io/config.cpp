@@ -820,4 +820,49 @@ std::string Config::to_toml() const {
   return out;
 }
 
+// ---- schema entry builders ----
+
+namespace {
+KeySpec make_key(std::string key, KeyType type, ConfigValue def, std::string doc,
+                 std::optional<double> min = {}, std::optional<double> max = {},
+                 std::vector<std::string> choices = {}) {
+  return KeySpec{std::move(key), type, std::move(def), std::move(doc), min, max, std::move(choices)};
+}
+}  // namespace
+
+KeySpec int_key(std::string key, std::int64_t def, std::optional<double> min, std::optional<double> max,
+                std::string doc) {
+  return make_key(std::move(key), KeyType::Int, ConfigValue{def}, std::move(doc), min, max);
+}
+KeySpec float_key(std::string key, double def, std::optional<double> min, std::optional<double> max,
+                  std::string doc) {
+  return make_key(std::move(key), KeyType::Float, ConfigValue{def}, std::move(doc), min, max);
+}
+KeySpec exclusive_min(KeySpec spec) {
+  spec.min_exclusive = true;
+  return spec;
+}
+KeySpec exclusive_max(KeySpec spec) {
+  spec.max_exclusive = true;
+  return spec;
+}
+KeySpec bool_key(std::string key, bool def, std::string doc) {
+  return make_key(std::move(key), KeyType::Bool, ConfigValue{def}, std::move(doc));
+}
+KeySpec string_key(std::string key, std::string def, std::vector<std::string> choices, std::string doc) {
+  return make_key(std::move(key), KeyType::String, ConfigValue{std::move(def)}, std::move(doc), {}, {},
+                  std::move(choices));
+}
+KeySpec path_key(std::string key, std::string def, std::string doc) {
+  return make_key(std::move(key), KeyType::Path, ConfigValue{std::move(def)}, std::move(doc));
+}
+KeySpec list_key(std::string key, std::vector<std::string> def, std::vector<std::string> choices,
+                 std::string doc) {
+  return make_key(std::move(key), KeyType::StringList, ConfigValue{std::move(def)}, std::move(doc), {}, {},
+                  std::move(choices));
+}
+KeySpec path_list_key(std::string key, std::vector<std::string> def, std::string doc) {
+  return make_key(std::move(key), KeyType::PathList, ConfigValue{std::move(def)}, std::move(doc));
+}
+
 }  // namespace quopt

@@ -34,6 +34,21 @@ struct KeySpec {
   bool max_exclusive = false;        // value must be < max (e.g. an Adam beta)
 };
 
+// Builders of schema entries (every doc string ends with the source of its default). Bounds are inclusive;
+// exclusive_min / exclusive_max mark them "> min" / "< max".
+KeySpec int_key(std::string key, std::int64_t def, std::optional<double> min, std::optional<double> max,
+                std::string doc);
+KeySpec float_key(std::string key, double def, std::optional<double> min, std::optional<double> max,
+                  std::string doc);
+KeySpec exclusive_min(KeySpec spec);
+KeySpec exclusive_max(KeySpec spec);
+KeySpec bool_key(std::string key, bool def, std::string doc);
+KeySpec string_key(std::string key, std::string def, std::vector<std::string> choices, std::string doc);
+KeySpec path_key(std::string key, std::string def, std::string doc);
+KeySpec list_key(std::string key, std::vector<std::string> def, std::vector<std::string> choices,
+                 std::string doc);
+KeySpec path_list_key(std::string key, std::vector<std::string> def, std::string doc);
+
 class Schema {
  public:
   // Adds a key; throws quopt::Error for an invalid spec (bad key syntax, duplicate, default of the wrong

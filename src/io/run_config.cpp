@@ -12,45 +12,7 @@ namespace quopt {
 
 namespace {
 
-// Shorthands for schema entries. Every doc string ends with the source of its default.
-using Bound = std::optional<double>;
-constexpr Bound kNone = std::nullopt;
-
-KeySpec int_key(std::string key, std::int64_t def, Bound min, Bound max, std::string doc) {
-  return KeySpec{std::move(key), KeyType::Int, ConfigValue{def}, std::move(doc), min, max, {}};
-}
-KeySpec float_key(std::string key, double def, Bound min, Bound max, std::string doc) {
-  return KeySpec{std::move(key), KeyType::Float, ConfigValue{def}, std::move(doc), min, max, {}};
-}
-// Marks the lower / upper bound exclusive: "> min", "< max".
-KeySpec exclusive_min(KeySpec spec) {
-  spec.min_exclusive = true;
-  return spec;
-}
-KeySpec exclusive_max(KeySpec spec) {
-  spec.max_exclusive = true;
-  return spec;
-}
-KeySpec bool_key(std::string key, bool def, std::string doc) {
-  return KeySpec{std::move(key), KeyType::Bool, ConfigValue{def}, std::move(doc), kNone, kNone, {}};
-}
-KeySpec string_key(std::string key, std::string def, std::vector<std::string> choices, std::string doc) {
-  return KeySpec{std::move(key), KeyType::String, ConfigValue{std::move(def)}, std::move(doc),
-                 kNone,          kNone,           std::move(choices)};
-}
-KeySpec path_key(std::string key, std::string def, std::string doc) {
-  return KeySpec{
-      std::move(key), KeyType::Path, ConfigValue{std::move(def)}, std::move(doc), kNone, kNone, {}};
-}
-KeySpec list_key(std::string key, std::vector<std::string> def, std::vector<std::string> choices,
-                 std::string doc) {
-  return KeySpec{std::move(key), KeyType::StringList, ConfigValue{std::move(def)}, std::move(doc), kNone,
-                 kNone,          std::move(choices)};
-}
-KeySpec path_list_key(std::string key, std::vector<std::string> def, std::string doc) {
-  return KeySpec{
-      std::move(key), KeyType::PathList, ConfigValue{std::move(def)}, std::move(doc), kNone, kNone, {}};
-}
+constexpr std::optional<double> kNone = std::nullopt;  // no bound
 
 Schema build_schema() {
   Schema s;
@@ -188,18 +150,21 @@ Schema build_schema() {
   s.add(int_key("quant.hadamard_block", 128, 1, kNone,
                 "block size of the block-diagonal Hadamard on the input features; 128 as QuEST "
                 "(IST-DASLab/QuEST)"));
-  s.add(list_key("quant.layers", {"attn_q", "attn_k", "attn_v", "attn_o", "mlp_up", "mlp_gate", "mlp_down"},
-                 {"attn_q", "attn_k", "attn_v", "attn_o", "mlp_up", "mlp_gate", "mlp_down"},
-                 "linear layers quantized in every block; embedding and head stay full precision: the paper's "
-                 "setting, every linear layer inside the blocks (arXiv 2509.23500)"));
-  s.add(list_key("quant.schemes", {"rtn-w4a4"}, {},
-                 "PTQ schemes for `quopt ptq` (rtn-w<b>[g<size>][a<b>], gptq-w<b>[g<size>][a<b>]); rtn-w4a4 is "
-                 "the paper's setting (arXiv 2509.23500)"));
+  s.add(
+      list_key("quant.layers", {"attn_q", "attn_k", "attn_v", "attn_o", "mlp_up", "mlp_gate", "mlp_down"},
+               {"attn_q", "attn_k", "attn_v", "attn_o", "mlp_up", "mlp_gate", "mlp_down"},
+               "linear layers quantized in every block; embedding and head stay full precision: the paper's "
+               "setting, every linear layer inside the blocks (arXiv 2509.23500)"));
+  s.add(
+      list_key("quant.schemes", {"rtn-w4a4"}, {},
+               "PTQ schemes for `quopt ptq` (rtn-w<b>[g<size>][a<b>], gptq-w<b>[g<size>][a<b>]); rtn-w4a4 is "
+               "the paper's setting (arXiv 2509.23500)"));
   s.add(int_key("quant.calibration_batches", 4, 1, kNone,
                 "GPTQ calibration batches of train.micro_batch_size sequences from the training shard "
                 "(quopt choice; GPTQ uses 128 x 2048 tokens at scale, IST-DASLab/gptq)"));
-  s.add(int_key("quant.record_rows", 256, 0, kNone,
-                "token rows of each layer's input activations and errors stored in the run file (quopt choice)"));
+  s.add(int_key(
+      "quant.record_rows", 256, 0, kNone,
+      "token rows of each layer's input activations and errors stored in the run file (quopt choice)"));
 
   // [eval]
   s.add(path_list_key("eval.tasks", {},

@@ -15,48 +15,32 @@ namespace {
 
 constexpr const char* kRef = "KellerJordan/Muon muon.py @857d1ad";
 
-KeySpec float_spec(std::string key, double def, double min, bool min_excl, std::optional<double> max,
-                   bool max_excl, std::string doc) {
-  KeySpec k{std::move(key), KeyType::Float, ConfigValue{def}, std::move(doc), min, max, {}};
-  k.min_exclusive = min_excl;
-  k.max_exclusive = max_excl;
-  return k;
-}
-
 }  // namespace
 
 void add_muon_keys(Schema& s) {
   const MuonOptions d;
-  s.add(float_spec("optimizer.muon.momentum", d.momentum, 0.0, false, 1.0, true,
-                   cat("momentum mu of buf = mu buf + g; 0.95 as ", kRef, " (Muon(momentum=0.95))")));
-  s.add(KeySpec{"optimizer.muon.nesterov",
-                KeyType::Bool,
-                ConfigValue{d.nesterov},
-                cat("Nesterov update g + mu buf instead of buf; true as ", kRef, " (muon_update)"),
-                std::nullopt,
-                std::nullopt,
-                {}});
-  s.add(KeySpec{"optimizer.muon.ns_steps",
-                KeyType::Int,
-                ConfigValue{static_cast<std::int64_t>(d.ns_steps)},
-                cat("Newton-Schulz iterations of the orthogonalisation; 5 as ", kRef, " (muon_update)"),
-                1.0,
-                std::nullopt,
-                {}});
-  s.add(float_spec("optimizer.muon.adam_lr", d.adam_lr, 0.0, true, std::nullopt, false,
-                   cat("peak lr of the AdamW side optimizer (embedding, untied head, gains); follows the "
-                       "schedule as adam_lr * lr / optimizer.lr; 3e-4 as ",
-                       kRef, " (MuonWithAuxAdam)")));
-  s.add(float_spec("optimizer.muon.adam_beta1", d.adam_beta1, 0.0, false, 1.0, true,
-                   cat("AdamW side optimizer beta1; 0.9 as ", kRef, " (MuonWithAuxAdam)")));
-  s.add(float_spec("optimizer.muon.adam_beta2", d.adam_beta2, 0.0, false, 1.0, true,
-                   cat("AdamW side optimizer beta2; 0.95 as ", kRef, " (MuonWithAuxAdam)")));
-  s.add(float_spec("optimizer.muon.adam_eps", d.adam_eps, 0.0, true, std::nullopt, false,
-                   cat("AdamW side optimizer epsilon; 1e-10 as ", kRef, " (MuonWithAuxAdam)")));
-  s.add(float_spec("optimizer.muon.adam_weight_decay", d.adam_weight_decay, 0.0, false, std::nullopt, false,
-                   cat("decoupled weight decay of the AdamW side parameters whose role optimizer.decay_roles "
-                       "names; 0 as ",
-                       kRef, " (MuonWithAuxAdam)")));
+  s.add(exclusive_max(
+      float_key("optimizer.muon.momentum", d.momentum, 0.0, 1.0,
+                cat("momentum mu of buf = mu buf + g; 0.95 as ", kRef, " (Muon(momentum=0.95))"))));
+  s.add(bool_key("optimizer.muon.nesterov", d.nesterov,
+                 cat("Nesterov update g + mu buf instead of buf; true as ", kRef, " (muon_update)")));
+  s.add(int_key("optimizer.muon.ns_steps", d.ns_steps, 1.0, std::nullopt,
+                cat("Newton-Schulz iterations of the orthogonalisation; 5 as ", kRef, " (muon_update)")));
+  s.add(exclusive_min(
+      float_key("optimizer.muon.adam_lr", d.adam_lr, 0.0, std::nullopt,
+                cat("peak lr of the AdamW side optimizer (embedding, untied head, gains); follows the "
+                    "schedule as adam_lr * lr / optimizer.lr; 3e-4 as ",
+                    kRef, " (MuonWithAuxAdam)"))));
+  s.add(exclusive_max(float_key("optimizer.muon.adam_beta1", d.adam_beta1, 0.0, 1.0,
+                                cat("AdamW side optimizer beta1; 0.9 as ", kRef, " (MuonWithAuxAdam)"))));
+  s.add(exclusive_max(float_key("optimizer.muon.adam_beta2", d.adam_beta2, 0.0, 1.0,
+                                cat("AdamW side optimizer beta2; 0.95 as ", kRef, " (MuonWithAuxAdam)"))));
+  s.add(exclusive_min(float_key("optimizer.muon.adam_eps", d.adam_eps, 0.0, std::nullopt,
+                                cat("AdamW side optimizer epsilon; 1e-10 as ", kRef, " (MuonWithAuxAdam)"))));
+  s.add(float_key("optimizer.muon.adam_weight_decay", d.adam_weight_decay, 0.0, std::nullopt,
+                  cat("decoupled weight decay of the AdamW side parameters whose role optimizer.decay_roles "
+                      "names; 0 as ",
+                      kRef, " (MuonWithAuxAdam)")));
 }
 
 MuonOptions muon_options(const Config& cfg) {

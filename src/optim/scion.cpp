@@ -17,17 +17,8 @@ constexpr const char* kRef = "LIONS-EPFL/scion @f58a393";
 // The reference's LMO epsilon: g / (rms + 1e-8) in ColNorm, RowNorm and BiasRMS (scion.py).
 constexpr double kLmoEps = 1e-8;
 
-KeySpec float_spec(std::string key, double def, double min, bool min_excl, std::optional<double> max,
-                   std::string doc) {
-  KeySpec k{std::move(key), KeyType::Float, ConfigValue{def}, std::move(doc), min, max, {}};
-  k.min_exclusive = min_excl;
-  return k;
-}
-
 KeySpec lmo_spec(std::string key, ScionLmo def, std::string doc) {
-  return KeySpec{std::move(key),     KeyType::String, ConfigValue{std::string(scion_lmo_name(def))},
-                 std::move(doc),     std::nullopt,    std::nullopt,
-                 {"sign", "colnorm"}};
+  return string_key(std::move(key), scion_lmo_name(def), {"sign", "colnorm"}, std::move(doc));
 }
 
 ScionLmo parse_lmo(const std::string& s) {
@@ -54,48 +45,41 @@ const char* scion_lmo_name(ScionLmo l) {
 
 void add_scion_keys(Schema& s) {
   const ScionOptions d;
-  s.add(float_spec("optimizer.scion.momentum", d.momentum, 0.0, true, 1.0,
-                   cat("averaging weight a of d = (1 - a) d + a g (one minus the usual momentum; 1 = no "
-                       "averaging); 0.1 as ",
-                       kRef, " README and examples/modded-nanogpt/train_gpt_scion.py")));
-  s.add(KeySpec{"optimizer.scion.unconstrained",
-                KeyType::Bool,
-                ConfigValue{d.unconstrained},
-                cat("false: W = (1 - lr) W - lr scale lmo(d) (iterates stay in the norm ball of radius "
-                    "scale); true: W -= lr scale lmo(d); false as ",
-                    kRef, " scion.py"),
-                std::nullopt,
-                std::nullopt,
-                {}});
-  s.add(
-      KeySpec{"optimizer.scion.ns_steps",
-              KeyType::Int,
-              ConfigValue{static_cast<std::int64_t>(d.ns_steps)},
-              cat("Newton-Schulz iterations of the Spectral LMO; 5 as ", kRef, " scion.py Spectral(steps=5)"),
-              1.0,
-              std::nullopt,
-              {}});
-  s.add(float_spec("optimizer.scion.scale_hidden", d.scale_hidden, 0.0, true, std::nullopt,
-                   cat("radius of the hidden matrices (Spectral LMO); 50 as ", kRef,
-                       " examples/modded-nanogpt/train_gpt_scion.py (scale)")));
+  s.add(exclusive_min(
+      float_key("optimizer.scion.momentum", d.momentum, 0.0, 1.0,
+                cat("averaging weight a of d = (1 - a) d + a g (one minus the usual momentum; 1 = no "
+                    "averaging); 0.1 as ",
+                    kRef, " README and examples/modded-nanogpt/train_gpt_scion.py"))));
+  s.add(bool_key("optimizer.scion.unconstrained", d.unconstrained,
+                 cat("false: W = (1 - lr) W - lr scale lmo(d) (iterates stay in the norm ball of radius "
+                     "scale); true: W -= lr scale lmo(d); false as ",
+                     kRef, " scion.py")));
+  s.add(int_key(
+      "optimizer.scion.ns_steps", d.ns_steps, 1.0, std::nullopt,
+      cat("Newton-Schulz iterations of the Spectral LMO; 5 as ", kRef, " scion.py Spectral(steps=5)")));
+  s.add(exclusive_min(float_key("optimizer.scion.scale_hidden", d.scale_hidden, 0.0, std::nullopt,
+                                cat("radius of the hidden matrices (Spectral LMO); 50 as ", kRef,
+                                    " examples/modded-nanogpt/train_gpt_scion.py (scale)"))));
   s.add(lmo_spec("optimizer.scion.output_lmo", d.output_lmo,
                  cat("LMO of the output head (the tied embedding, or head/weight): sign = sign(d) / d_in, "
                      "colnorm = columns to RMS 1 / d_in; sign as ",
                      kRef, " examples/modded-nanogpt/train_gpt_scion.py")));
-  s.add(float_spec("optimizer.scion.scale_output", d.scale_output, 0.0, true, std::nullopt,
-                   cat("radius of the output head; 3000 as ", kRef,
-                       " examples/modded-nanogpt/train_gpt_scion.py (last_scale, tied lm_head)")));
+  s.add(exclusive_min(
+      float_key("optimizer.scion.scale_output", d.scale_output, 0.0, std::nullopt,
+                cat("radius of the output head; 3000 as ", kRef,
+                    " examples/modded-nanogpt/train_gpt_scion.py (last_scale, tied lm_head)"))));
   s.add(lmo_spec("optimizer.scion.input_lmo", d.input_lmo,
                  cat("LMO of an untied input embedding: sign = sign(d), colnorm = each embedding row to RMS "
                      "1; sign as ",
                      kRef, " examples/shallow-nanogpt/model.py (Mixed, wte Sign normalized=False)")));
-  s.add(float_spec("optimizer.scion.scale_input", d.scale_input, 0.0, true, std::nullopt,
-                   cat("radius of an untied input embedding; 1 as ", kRef,
-                       " examples/shallow-nanogpt/model.py (Mixed, wte)")));
-  s.add(float_spec("optimizer.scion.scale_gain", d.scale_gain, 0.0, true, std::nullopt,
-                   cat("radius of the RMSNorm gains (BiasRMS LMO); the hidden radius 50, as ", kRef,
-                       " examples/deit/main_scion.py and examples/airbench give BiasRMS groups the hidden "
-                       "scale")));
+  s.add(exclusive_min(float_key("optimizer.scion.scale_input", d.scale_input, 0.0, std::nullopt,
+                                cat("radius of an untied input embedding; 1 as ", kRef,
+                                    " examples/shallow-nanogpt/model.py (Mixed, wte)"))));
+  s.add(exclusive_min(
+      float_key("optimizer.scion.scale_gain", d.scale_gain, 0.0, std::nullopt,
+                cat("radius of the RMSNorm gains (BiasRMS LMO); the hidden radius 50, as ", kRef,
+                    " examples/deit/main_scion.py and examples/airbench give BiasRMS groups the hidden "
+                    "scale"))));
 }
 
 ScionOptions scion_options(const Config& cfg) {

@@ -17,25 +17,6 @@ constexpr const char* kRef = "facebookresearch/optimizers @f606606";
 constexpr const char* kReadme =
     "facebookresearch/optimizers @f606606 distributed_shampoo/README.md Example 4";
 
-KeySpec float_spec(std::string key, double def, std::optional<double> min, bool min_excl,
-                   std::optional<double> max, bool max_excl, std::string doc) {
-  KeySpec k{std::move(key), KeyType::Float, ConfigValue{def}, std::move(doc), min, max, {}};
-  k.min_exclusive = min_excl;
-  k.max_exclusive = max_excl;
-  return k;
-}
-KeySpec int_spec(std::string key, std::int64_t def, std::optional<double> min, std::string doc) {
-  return KeySpec{std::move(key), KeyType::Int, ConfigValue{def}, std::move(doc), min, std::nullopt, {}};
-}
-KeySpec bool_spec(std::string key, bool def, std::string doc) {
-  return KeySpec{
-      std::move(key), KeyType::Bool, ConfigValue{def}, std::move(doc), std::nullopt, std::nullopt, {}};
-}
-KeySpec string_spec(std::string key, std::string def, std::vector<std::string> choices, std::string doc) {
-  return KeySpec{std::move(key), KeyType::String, ConfigValue{std::move(def)}, std::move(doc),
-                 std::nullopt,   std::nullopt,    std::move(choices)};
-}
-
 const char* grafting_name(GraftingType g) {
   switch (g) {
     case GraftingType::None:
@@ -73,71 +54,73 @@ double norm2(const Tensor& t) {
 
 void add_shampoo_keys(Schema& s) {
   const ShampooOptions d;
-  s.add(float_spec("optimizer.shampoo.beta1", d.beta1, 0.0, false, 1.0, true,
-                   cat("EMA factor of the gradient (filtered gradient, used by Shampoo and the grafting); 0 "
-                       "disables it; 0.9 as ",
-                       kRef, " DistributedShampoo(betas=(0.9, 1.0))")));
-  s.add(float_spec(
-      "optimizer.shampoo.beta2", d.beta2, 0.0, false, 1.0, false,
+  s.add(exclusive_max(
+      float_key("optimizer.shampoo.beta1", d.beta1, 0.0, 1.0,
+                cat("EMA factor of the gradient (filtered gradient, used by Shampoo and the grafting); 0 "
+                    "disables it; 0.9 as ",
+                    kRef, " DistributedShampoo(betas=(0.9, 1.0))"))));
+  s.add(float_key(
+      "optimizer.shampoo.beta2", d.beta2, 0.0, 1.0,
       cat("EMA factor of the factor matrices L, R; 1 = sum of outer products (AdaGrad-like); 1.0 as ", kRef,
           " DistributedShampoo(betas=(0.9, 1.0))")));
-  s.add(float_spec(
-      "optimizer.shampoo.epsilon", d.epsilon, 0.0, true, std::nullopt, false,
-      cat("damping eps of (F + eps I)^(-1/p); 1e-12 as ", kRef, " DistributedShampoo(epsilon=1e-12)")));
-  s.add(int_spec(
-      "optimizer.shampoo.max_preconditioner_dim", d.max_preconditioner_dim, 1.0,
-      cat("parameters are split into blocks of at most this size per dimension (after merging); 1024 "
-          "as ",
-          kRef, " DistributedShampoo(max_preconditioner_dim=1024)")));
+  s.add(exclusive_min(float_key(
+      "optimizer.shampoo.epsilon", d.epsilon, 0.0, std::nullopt,
+      cat("damping eps of (F + eps I)^(-1/p); 1e-12 as ", kRef, " DistributedShampoo(epsilon=1e-12)"))));
   s.add(
-      bool_spec("optimizer.shampoo.merge_dims", d.merge_dims,
-                cat("merge adjacent dimensions while their product is <= max_preconditioner_dim (a small "
-                    "matrix becomes one vector with a full-matrix preconditioner); true as ",
-                    kRef, " (merge_small_dims with DistributedConfig(target_parameter_dimensionality=1))")));
-  s.add(int_spec("optimizer.shampoo.precondition_frequency", d.precondition_frequency, 1.0,
-                 cat("steps between root-inverse computations; 1 as ", kRef,
-                     " DistributedShampoo(precondition_frequency=1); its README examples use 100")));
-  s.add(int_spec("optimizer.shampoo.start_preconditioning_step", d.start_preconditioning_step, -1.0,
-                 cat("first step that uses Shampoo (before it: the grafting direction); must be >= "
-                     "precondition_frequency; -1 = precondition_frequency, as ",
-                     kRef, " DistributedShampoo(start_preconditioning_step=-1)")));
-  s.add(bool_spec(
+      int_key("optimizer.shampoo.max_preconditioner_dim", d.max_preconditioner_dim, 1.0, std::nullopt,
+              cat("parameters are split into blocks of at most this size per dimension (after merging); 1024 "
+                  "as ",
+                  kRef, " DistributedShampoo(max_preconditioner_dim=1024)")));
+  s.add(bool_key("optimizer.shampoo.merge_dims", d.merge_dims,
+                 cat("merge adjacent dimensions while their product is <= max_preconditioner_dim (a small "
+                     "matrix becomes one vector with a full-matrix preconditioner); true as ",
+                     kRef, " (merge_small_dims with DistributedConfig(target_parameter_dimensionality=1))")));
+  s.add(int_key("optimizer.shampoo.precondition_frequency", d.precondition_frequency, 1.0, std::nullopt,
+                cat("steps between root-inverse computations; 1 as ", kRef,
+                    " DistributedShampoo(precondition_frequency=1); its README examples use 100")));
+  s.add(int_key("optimizer.shampoo.start_preconditioning_step", d.start_preconditioning_step, -1.0,
+                std::nullopt,
+                cat("first step that uses Shampoo (before it: the grafting direction); must be >= "
+                    "precondition_frequency; -1 = precondition_frequency, as ",
+                    kRef, " DistributedShampoo(start_preconditioning_step=-1)")));
+  s.add(bool_key(
       "optimizer.shampoo.use_bias_correction", d.use_bias_correction,
       cat("bias-correct the filtered gradient (1 - beta1^t) and the factors (1 - beta2^t, beta2 < 1); "
           "true as ",
           kRef, " DistributedShampoo(use_bias_correction=True)")));
-  s.add(string_spec(
+  s.add(string_key(
       "optimizer.shampoo.grafting", grafting_name(d.grafting), {"none", "sgd", "adagrad", "rmsprop", "adam"},
       cat("layer-wise grafting: the Shampoo direction of each block takes the norm of this method's "
           "direction; adam as ",
           kReadme, " (the reference class default is none)")));
-  s.add(float_spec("optimizer.shampoo.grafting_beta2", d.grafting_beta2, 0.0, true, 1.0, false,
-                   cat("second-moment EMA factor of Adam/RMSprop grafting; 0.999 as ", kReadme,
-                       " (AdamPreconditionerConfig(beta2=0.999))")));
-  s.add(float_spec("optimizer.shampoo.grafting_epsilon", d.grafting_epsilon, 0.0, true, std::nullopt, false,
-                   cat("epsilon of the grafting denominator sqrt(V) + eps; 1e-8 as ", kReadme,
-                       " (AdamPreconditionerConfig(epsilon=1e-08))")));
-  s.add(float_spec(
-      "optimizer.shampoo.momentum", d.momentum, 0.0, false, 1.0, true,
-      cat("classic momentum on the search direction; 0 = off, as ", kRef,
-          " DistributedShampoo(iterate_averaging_config=None) (ClassicMomentumConfig uses 0.5 when "
-          "enabled)")));
-  s.add(float_spec("optimizer.shampoo.dampening", d.dampening, 0.0, false, 1.0, true,
-                   cat("momentum dampening; 0 as ", kRef, " ClassicMomentumConfig(dampening=0.0)")));
-  s.add(bool_spec("optimizer.shampoo.nesterov", d.nesterov,
-                  cat("Nesterov momentum; false as ", kRef, " ClassicMomentumConfig(use_nesterov=False)")));
-  s.add(string_spec("optimizer.shampoo.root_method", "eigen", {"eigen", "newton"},
-                    cat("inverse root by symmetric eigendecomposition or coupled Newton iteration; eigen as ",
-                        kRef, " DefaultEigenConfig")));
-  s.add(bool_spec("optimizer.shampoo.retry_fp64", d.retry_fp64,
-                  cat("retry a failed f32 eigendecomposition in fp64 (then keep the previous root); true as ",
-                      kRef, " EigenConfig(retry_double_precision=True)")));
-  s.add(int_spec("optimizer.shampoo.newton_max_iterations", d.newton_max_iterations, 1.0,
-                 cat("root_method = newton: maximum iterations; 100 as ", kRef,
-                     " CoupledNewtonConfig(max_iterations=100)")));
-  s.add(float_spec("optimizer.shampoo.newton_tolerance", d.newton_tolerance, 0.0, true, std::nullopt, false,
-                   cat("root_method = newton: stop when max|M - I| <= tolerance; 1e-6 as ", kRef,
-                       " CoupledNewtonConfig(tolerance=1e-6)")));
+  s.add(exclusive_min(float_key("optimizer.shampoo.grafting_beta2", d.grafting_beta2, 0.0, 1.0,
+                                cat("second-moment EMA factor of Adam/RMSprop grafting; 0.999 as ", kReadme,
+                                    " (AdamPreconditionerConfig(beta2=0.999))"))));
+  s.add(exclusive_min(float_key("optimizer.shampoo.grafting_epsilon", d.grafting_epsilon, 0.0, std::nullopt,
+                                cat("epsilon of the grafting denominator sqrt(V) + eps; 1e-8 as ", kReadme,
+                                    " (AdamPreconditionerConfig(epsilon=1e-08))"))));
+  s.add(exclusive_max(
+      float_key("optimizer.shampoo.momentum", d.momentum, 0.0, 1.0,
+                cat("classic momentum on the search direction; 0 = off, as ", kRef,
+                    " DistributedShampoo(iterate_averaging_config=None) (ClassicMomentumConfig uses 0.5 when "
+                    "enabled)"))));
+  s.add(exclusive_max(
+      float_key("optimizer.shampoo.dampening", d.dampening, 0.0, 1.0,
+                cat("momentum dampening; 0 as ", kRef, " ClassicMomentumConfig(dampening=0.0)"))));
+  s.add(bool_key("optimizer.shampoo.nesterov", d.nesterov,
+                 cat("Nesterov momentum; false as ", kRef, " ClassicMomentumConfig(use_nesterov=False)")));
+  s.add(string_key("optimizer.shampoo.root_method", "eigen", {"eigen", "newton"},
+                   cat("inverse root by symmetric eigendecomposition or coupled Newton iteration; eigen as ",
+                       kRef, " DefaultEigenConfig")));
+  s.add(bool_key("optimizer.shampoo.retry_fp64", d.retry_fp64,
+                 cat("retry a failed f32 eigendecomposition in fp64 (then keep the previous root); true as ",
+                     kRef, " EigenConfig(retry_double_precision=True)")));
+  s.add(int_key("optimizer.shampoo.newton_max_iterations", d.newton_max_iterations, 1.0, std::nullopt,
+                cat("root_method = newton: maximum iterations; 100 as ", kRef,
+                    " CoupledNewtonConfig(max_iterations=100)")));
+  s.add(exclusive_min(float_key("optimizer.shampoo.newton_tolerance", d.newton_tolerance, 0.0, std::nullopt,
+                                cat("root_method = newton: stop when max|M - I| <= tolerance; 1e-6 as ", kRef,
+                                    " CoupledNewtonConfig(tolerance=1e-6)"))));
 }
 
 ShampooOptions shampoo_options(const Config& cfg) {

@@ -16,21 +16,6 @@ namespace {
 
 constexpr const char* kRef = "nikhilvyas/SOAP soap.py @a1e5535";
 
-KeySpec float_spec(std::string key, double def, std::optional<double> min, bool min_excl,
-                   std::optional<double> max, bool max_excl, std::string doc) {
-  KeySpec k{std::move(key), KeyType::Float, ConfigValue{def}, std::move(doc), min, max, {}};
-  k.min_exclusive = min_excl;
-  k.max_exclusive = max_excl;
-  return k;
-}
-KeySpec int_spec(std::string key, std::int64_t def, std::optional<double> min, std::string doc) {
-  return KeySpec{std::move(key), KeyType::Int, ConfigValue{def}, std::move(doc), min, std::nullopt, {}};
-}
-KeySpec bool_spec(std::string key, bool def, std::string doc) {
-  return KeySpec{
-      std::move(key), KeyType::Bool, ConfigValue{def}, std::move(doc), std::nullopt, std::nullopt, {}};
-}
-
 // Column permutation: out[:, j] = in[:, idx[j]] of a [rows, cols] f32 matrix.
 Tensor permute_columns(const Tensor& in, const std::vector<std::int64_t>& idx) {
   const std::int64_t rows = in.dim(0), cols = in.dim(1);
@@ -46,37 +31,38 @@ Tensor permute_columns(const Tensor& in, const std::vector<std::int64_t>& idx) {
 
 void add_soap_keys(Schema& s) {
   const SoapOptions d;
-  s.add(float_spec(
-      "optimizer.soap.beta1", d.beta1, 0.0, false, 1.0, true,
-      cat("Adam first-moment decay (in the eigenbasis); 0.95 as ", kRef, " SOAP(betas=(0.95, 0.95))")));
-  s.add(float_spec(
-      "optimizer.soap.beta2", d.beta2, 0.0, false, 1.0, true,
-      cat("Adam second-moment decay (in the eigenbasis); 0.95 as ", kRef, " SOAP(betas=(0.95, 0.95))")));
-  s.add(float_spec(
-      "optimizer.soap.shampoo_beta", d.shampoo_beta, -1.0, false, 1.0, true,
-      cat("EMA factor of the factor matrices GG; < 0 means beta2; -1 as ", kRef, " SOAP(shampoo_beta=-1)")));
-  s.add(float_spec("optimizer.soap.eps", d.eps, 0.0, true, std::nullopt, false,
-                   cat("Adam denominator epsilon sqrt(v) + eps; 1e-8 as ", kRef, " SOAP(eps=1e-8)")));
-  s.add(int_spec("optimizer.soap.precondition_frequency", d.precondition_frequency, 1.0,
-                 cat("steps between eigenbasis refreshes (power iteration + QR); 10 as ", kRef,
-                     " SOAP(precondition_frequency=10)")));
-  s.add(int_spec("optimizer.soap.max_precond_dim", d.max_precond_dim, 1.0,
-                 cat("dimensions larger than this get no factor (identity basis); 10000 as ", kRef,
-                     " SOAP(max_precond_dim=10000), which excludes common vocabulary sizes")));
-  s.add(bool_spec("optimizer.soap.merge_dims", d.merge_dims,
-                  cat("merge dimensions while their product is <= max_precond_dim; false as ", kRef,
-                      " SOAP(merge_dims=False)")));
-  s.add(bool_spec("optimizer.soap.precondition_1d", d.precondition_1d,
-                  cat("give 1-D parameters (norm gains) a full factor; false as ", kRef,
-                      " SOAP(precondition_1d=False)")));
-  s.add(bool_spec("optimizer.soap.normalize_grads", d.normalize_grads,
-                  cat("divide each update by its RMS; false as ", kRef, " SOAP(normalize_grads=False)")));
-  s.add(bool_spec("optimizer.soap.correct_bias", d.correct_bias,
-                  cat("Adam bias correction lr sqrt(1 - b2^s) / (1 - b1^s); true as ", kRef,
-                      " SOAP(correct_bias=True)")));
-  s.add(bool_spec("optimizer.soap.retry_fp64", d.retry_fp64,
-                  cat("retry a failed f32 eigendecomposition in fp64 (then use the identity basis); true as ",
-                      kRef, " get_orthogonal_matrix")));
+  s.add(exclusive_max(float_key(
+      "optimizer.soap.beta1", d.beta1, 0.0, 1.0,
+      cat("Adam first-moment decay (in the eigenbasis); 0.95 as ", kRef, " SOAP(betas=(0.95, 0.95))"))));
+  s.add(exclusive_max(float_key(
+      "optimizer.soap.beta2", d.beta2, 0.0, 1.0,
+      cat("Adam second-moment decay (in the eigenbasis); 0.95 as ", kRef, " SOAP(betas=(0.95, 0.95))"))));
+  s.add(exclusive_max(float_key(
+      "optimizer.soap.shampoo_beta", d.shampoo_beta, -1.0, 1.0,
+      cat("EMA factor of the factor matrices GG; < 0 means beta2; -1 as ", kRef, " SOAP(shampoo_beta=-1)"))));
+  s.add(exclusive_min(
+      float_key("optimizer.soap.eps", d.eps, 0.0, std::nullopt,
+                cat("Adam denominator epsilon sqrt(v) + eps; 1e-8 as ", kRef, " SOAP(eps=1e-8)"))));
+  s.add(int_key("optimizer.soap.precondition_frequency", d.precondition_frequency, 1.0, std::nullopt,
+                cat("steps between eigenbasis refreshes (power iteration + QR); 10 as ", kRef,
+                    " SOAP(precondition_frequency=10)")));
+  s.add(int_key("optimizer.soap.max_precond_dim", d.max_precond_dim, 1.0, std::nullopt,
+                cat("dimensions larger than this get no factor (identity basis); 10000 as ", kRef,
+                    " SOAP(max_precond_dim=10000), which excludes common vocabulary sizes")));
+  s.add(bool_key("optimizer.soap.merge_dims", d.merge_dims,
+                 cat("merge dimensions while their product is <= max_precond_dim; false as ", kRef,
+                     " SOAP(merge_dims=False)")));
+  s.add(bool_key("optimizer.soap.precondition_1d", d.precondition_1d,
+                 cat("give 1-D parameters (norm gains) a full factor; false as ", kRef,
+                     " SOAP(precondition_1d=False)")));
+  s.add(bool_key("optimizer.soap.normalize_grads", d.normalize_grads,
+                 cat("divide each update by its RMS; false as ", kRef, " SOAP(normalize_grads=False)")));
+  s.add(bool_key("optimizer.soap.correct_bias", d.correct_bias,
+                 cat("Adam bias correction lr sqrt(1 - b2^s) / (1 - b1^s); true as ", kRef,
+                     " SOAP(correct_bias=True)")));
+  s.add(bool_key("optimizer.soap.retry_fp64", d.retry_fp64,
+                 cat("retry a failed f32 eigendecomposition in fp64 (then use the identity basis); true as ",
+                     kRef, " get_orthogonal_matrix")));
 }
 
 SoapOptions soap_options(const Config& cfg) {
