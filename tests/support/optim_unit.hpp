@@ -4,13 +4,17 @@
 // and the check that a shipped inputs/optimizers/<name>.toml sets every key of its optimizer.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/error.hpp"
 #include "core/rng.hpp"
 #include "io/config.hpp"
 #include "io/run_config.hpp"
@@ -129,6 +133,39 @@ inline void expect_every_key_set_at_default(const Config& c, const std::string& 
       EXPECT_EQ(c.get(spec.key), spec.default_value) << spec.key;
     }
   EXPECT_GT(keys, 0) << "the schema has no " << prefix << "* keys";
+}
+
+// Largest |parameter - reference| relative to the largest |reference| value, over every parameter.
+inline double max_rel_diff(const ParameterSet& ps, const std::map<std::string, Mat>& ref) {
+  double diff = 0, scale = 0;
+  for (const auto& p : ps.all()) {
+    const Mat& r = ref.at(p.name);
+    for (std::int64_t i = 0; i < p.value.numel(); ++i) {
+      diff = std::max(diff, std::abs(p.value.item(i) - r[static_cast<std::size_t>(i)]));
+      scale = std::max(scale, std::abs(r[static_cast<std::size_t>(i)]));
+    }
+  }
+  return diff / scale;
+}
+
+// Each "key = value" line of `bad`, under [optimizer.<name>], is rejected with an Error naming the key (its
+// first `named_chars` characters, for a misspelt key that the message names through its closest key).
+inline void expect_rejected(const Schema& s, const std::string& name, std::initializer_list<const char*> bad,
+                            std::size_t named_chars = std::string::npos) {
+  for (const char* line : bad) {
+    try {
+      Config::from_toml_string(s, "[optimizer." + name + "]\n" + line + "\n", "bad.toml");
+      ADD_FAILURE() << "accepted " << line;
+    } catch (const Error& e) {
+      const std::string key = std::string(line).substr(0, std::string(line).find(' '));
+      EXPECT_NE(std::string(e.what()).find(key.substr(0, named_chars)), std::string::npos) << e.what();
+    }
+  }
+}
+
+// Every key of the schema cites the reference its default comes from.
+inline void expect_docs_cite(const Schema& s, const std::string& ref) {
+  for (const auto& spec : s.specs()) EXPECT_NE(spec.doc.find(ref), std::string::npos) << spec.key;
 }
 
 }  // namespace quopt::testing
