@@ -12,8 +12,7 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
   constexpr const char* op = "adamw_update";
   detail::check_float(op, "param", param);
   for (auto [name, t] : {std::pair<const char*, const Tensor*>{"grad", &grad}, {"m", &m}, {"v", &v}}) {
-    detail::check_like(op, "param", param, name, *t);
-    detail::check_same_numel(op, "param", param, name, *t);
+    detail::check_operand(op, "param", param, name, *t);
   }
   detail::check_no_overlap(op, "param", param, "grad", grad);
   detail::check_no_overlap(op, "param", param, "m", m);
@@ -37,7 +36,7 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
   s.weight_decay = h.weight_decay;
   s.bias_correction1 = 1.0 - std::pow(h.beta1, static_cast<double>(h.step));
   s.bias_correction2 = 1.0 - std::pow(h.beta2, static_cast<double>(h.step));
-  if (detail::route(op, param) != detail::Backend::Host) detail::cuda_not_implemented(op, param);
+  detail::require_host(op, param);
   detail::with_float(param.dtype(), [&](auto tag) {
     using T = decltype(tag);
     host::adamw_update(param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(), s);

@@ -60,6 +60,13 @@ inline void check_same_numel(const char* op, const char* ref_name, const Tensor&
               "' is ", ref.describe(), "; both must have the same number of elements");
 }
 
+// An element-wise operand: ref's dtype and device, and as many elements.
+inline void check_operand(const char* op, const char* ref_name, const Tensor& ref, const char* name,
+                          const Tensor& t) {
+  check_like(op, ref_name, ref, name, t);
+  check_same_numel(op, ref_name, ref, name, t);
+}
+
 // True when the memory of a and b overlaps (works for host and device pointers alike).
 inline bool overlaps(const Tensor& a, const Tensor& b) {
   if (a.numel() == 0 || b.numel() == 0 || a.device() != b.device()) return false;
@@ -101,6 +108,11 @@ inline Backend route([[maybe_unused]] const char* op, const Tensor& t) {
        "); move the tensors to the host with Tensor::to(Device::Host) or add kernels/cuda support");
 }
 
+// For ops that only the host backend implements so far: fails for device tensors.
+inline void require_host(const char* op, const Tensor& t) {
+  if (route(op, t) != Backend::Host) cuda_not_implemented(op, t);
+}
+
 // Calls f(T{}) with T = float or double according to dt (checked to be f32/f64 before).
 template <class F>
 void with_float(DType dt, F&& f) {
@@ -109,6 +121,22 @@ void with_float(DType dt, F&& f) {
   } else {
     f(float{});
   }
+}
+
+// Runs host_fn or cuda_fn (each a generic lambda taking a float/double tag) for the backend of t, whose
+// dtype was checked to be f32/f64. Without the CUDA backend, route() has already failed for device tensors.
+template <class HostFn, class CudaFn>
+void run(const char* op, const Tensor& t, HostFn&& host_fn, [[maybe_unused]] CudaFn&& cuda_fn) {
+  const Backend backend = route(op, t);
+  with_float(t.dtype(), [&](auto tag) {
+    if (backend == Backend::Host) {
+      host_fn(tag);
+    } else {
+#ifdef QUOPT_HAVE_CUDA
+      cuda_fn(tag);
+#endif
+    }
+  });
 }
 
 }  // namespace quopt::kernels::detail

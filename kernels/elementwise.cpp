@@ -10,28 +10,8 @@
 
 namespace quopt::kernels {
 
-namespace {
-void check_operand(const char* op, const char* ref_name, const Tensor& ref, const char* name,
-                   const Tensor& t) {
-  detail::check_like(op, ref_name, ref, name, t);
-  detail::check_same_numel(op, ref_name, ref, name, t);
-}
-
-// Runs host_fn or cuda_fn (each a generic lambda taking a float/double tag) for t's backend.
-template <class HostFn, class CudaFn>
-void run(const char* op, const Tensor& t, HostFn&& host_fn, [[maybe_unused]] CudaFn&& cuda_fn) {
-  const auto backend = detail::route(op, t);
-  detail::with_float(t.dtype(), [&](auto tag) {
-    if (backend == detail::Backend::Host) {
-      host_fn(tag);
-    } else {
-#ifdef QUOPT_HAVE_CUDA
-      cuda_fn(tag);
-#endif
-    }
-  });
-}
-}  // namespace
+using detail::check_operand;
+using detail::run;
 
 void add(const Tensor& a, const Tensor& b, Tensor& out) {
   constexpr const char* op = "add";

@@ -35,7 +35,7 @@ void check_token_range(const char* op, const Tensor& tokens, std::int64_t vocab)
 void embedding_forward(const Tensor& tokens, const Tensor& table, Tensor& out) {
   constexpr const char* op = "embedding_forward";
   check_embedding(op, tokens, "table", table, "out", out);
-  if (detail::route(op, table) != detail::Backend::Host) detail::cuda_not_implemented(op, table);
+  detail::require_host(op, table);
   check_token_range(op, tokens, table.dim(0));
   detail::with_float(table.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -47,7 +47,7 @@ void embedding_forward(const Tensor& tokens, const Tensor& table, Tensor& out) {
 void embedding_backward(const Tensor& tokens, const Tensor& dout, Tensor& dtable) {
   constexpr const char* op = "embedding_backward";
   check_embedding(op, tokens, "dtable", dtable, "dout", dout);
-  if (detail::route(op, dtable) != detail::Backend::Host) detail::cuda_not_implemented(op, dtable);
+  detail::require_host(op, dtable);
   check_token_range(op, tokens, dtable.dim(0));
   detail::with_float(dtable.dtype(), [&](auto tag) {
     using T = decltype(tag);

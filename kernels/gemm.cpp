@@ -140,6 +140,8 @@ void gemm_stats_reset() {
   g_stats = GemmStats{};
   g_shapes.clear();
 }
-std::vector<std::pair<GemmShape, std::int64_t>> gemm_shape_counts() { return {g_shapes.begin(), g_shapes.end()}; }
+std::vector<std::pair<GemmShape, std::int64_t>> gemm_shape_counts() {
+  return {g_shapes.begin(), g_shapes.end()};
+}
 
 }  // namespace quopt::kernels

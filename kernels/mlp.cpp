@@ -8,30 +8,24 @@
 
 namespace quopt::kernels {
 
-namespace {
-// Elementwise operands: same dtype, device and number of elements as ref.
-void check_operand(const char* op, const char* ref_name, const Tensor& ref, const char* name,
-                   const Tensor& t) {
-  detail::check_like(op, ref_name, ref, name, t);
-  detail::check_same_numel(op, ref_name, ref, name, t);
-}
-}  // namespace
+using detail::check_operand;
 
 void relu2_forward(const Tensor& x, Tensor& y) {
   constexpr const char* op = "relu2_forward";
   detail::check_float(op, "x", x);
   check_operand(op, "x", x, "y", y);
-  const auto backend = detail::route(op, x);
-  detail::with_float(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    if (backend == detail::Backend::Host) {
-      host::relu2_forward(x.data<T>(), y.data<T>(), x.numel());
-    } else {
+  detail::run(
+      op, x,
+      [&](auto tag) {
+        using T = decltype(tag);
+        host::relu2_forward(x.data<T>(), y.data<T>(), x.numel());
+      },
+      [&]([[maybe_unused]] auto tag) {
 #ifdef QUOPT_HAVE_CUDA
-      cuda::relu2_forward(x.data<T>(), y.data<T>(), x.numel());
+        using T = decltype(tag);
+        cuda::relu2_forward(x.data<T>(), y.data<T>(), x.numel());
 #endif
-    }
-  });
+      });
 }
 
 void relu2_backward(const Tensor& dy, const Tensor& x, Tensor& dx) {
@@ -39,7 +33,7 @@ void relu2_backward(const Tensor& dy, const Tensor& x, Tensor& dx) {
   detail::check_float(op, "x", x);
   check_operand(op, "x", x, "dy", dy);
   check_operand(op, "x", x, "dx", dx);
-  if (detail::route(op, x) != detail::Backend::Host) detail::cuda_not_implemented(op, x);
+  detail::require_host(op, x);
   detail::with_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     host::relu2_backward(dy.data<T>(), x.data<T>(), dx.data<T>(), x.numel());
@@ -51,7 +45,7 @@ void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& y) {
   detail::check_float(op, "gate", gate);
   check_operand(op, "gate", gate, "up", up);
   check_operand(op, "gate", gate, "y", y);
-  if (detail::route(op, gate) != detail::Backend::Host) detail::cuda_not_implemented(op, gate);
+  detail::require_host(op, gate);
   detail::with_float(gate.dtype(), [&](auto tag) {
     using T = decltype(tag);
     host::swiglu_forward(gate.data<T>(), up.data<T>(), y.data<T>(), gate.numel());
@@ -66,7 +60,7 @@ void swiglu_backward(const Tensor& dy, const Tensor& gate, const Tensor& up, Ten
   check_operand(op, "gate", gate, "dgate", dgate);
   check_operand(op, "gate", gate, "dup", dup);
   detail::check_no_overlap(op, "dgate", dgate, "dup", dup);
-  if (detail::route(op, gate) != detail::Backend::Host) detail::cuda_not_implemented(op, gate);
+  detail::require_host(op, gate);
   detail::with_float(gate.dtype(), [&](auto tag) {
     using T = decltype(tag);
     host::swiglu_backward(dy.data<T>(), gate.data<T>(), up.data<T>(), dgate.data<T>(), dup.data<T>(),

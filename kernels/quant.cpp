@@ -58,7 +58,7 @@ void rtn_quantize(const Tensor& x, int bits, std::int64_t group_size, Tensor& xq
   detail::check_no_overlap(op, "scales", scales, "x", x);
   detail::check_no_overlap(op, "scales", scales, "xq", xq);
   if (r.n == 0 || r.c == 0) return;
-  if (detail::route(op, x) != detail::Backend::Host) detail::cuda_not_implemented(op, x);
+  detail::require_host(op, x);
   detail::with_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     host::rtn_quantize(x.data<T>(), r.n, r.c, g, bits, xq.data<T>(), scales.data<T>());
@@ -76,7 +76,7 @@ void hadamard_transform(const Tensor& x, std::int64_t block_size, Tensor& y) {
   check_output_like_x(op, "y", y, x);
   check_same_or_disjoint(op, "y", y, x);
   if (r.n == 0 || r.c == 0) return;
-  if (detail::route(op, x) != detail::Backend::Host) detail::cuda_not_implemented(op, x);
+  detail::require_host(op, x);
   detail::with_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     host::hadamard_transform(x.data<T>(), r.n, r.c, block_size, y.data<T>());
@@ -138,7 +138,7 @@ void quest_quantize(const Tensor& x, int bits, double trust, Tensor& xq, Tensor&
     if (mask.defined()) detail::check_no_overlap(op, "scales", scales, "mask", mask);
   }
   if (r.n == 0 || r.c == 0) return;
-  if (detail::route(op, x) != detail::Backend::Host) detail::cuda_not_implemented(op, x);
+  detail::require_host(op, x);
   detail::with_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     host::quest_quantize(x.data<T>(), r.n, r.c, bits, alpha, trust, xq.data<T>(),
@@ -154,7 +154,7 @@ void apply_mask(Tensor& grad, const Tensor& mask) {
   detail::check_shape(op, "mask", mask, grad.shape());
   detail::check_no_overlap(op, "grad", grad, "mask", mask);
   if (grad.numel() == 0) return;
-  if (detail::route(op, grad) != detail::Backend::Host) detail::cuda_not_implemented(op, grad);
+  detail::require_host(op, grad);
   detail::with_float(grad.dtype(), [&](auto tag) {
     using T = decltype(tag);
     host::apply_mask(grad.data<T>(), mask.data<T>(), grad.numel());

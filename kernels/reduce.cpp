@@ -8,7 +8,7 @@ namespace quopt::kernels {
 double sum_squares(const Tensor& x) {
   constexpr const char* op = "sum_squares";
   detail::check_float(op, "x", x);
-  if (detail::route(op, x) != detail::Backend::Host) detail::cuda_not_implemented(op, x);
+  detail::require_host(op, x);
   double result = 0.0;
   detail::with_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);

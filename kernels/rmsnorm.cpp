@@ -39,7 +39,7 @@ void rmsnorm_forward(const Tensor& x, const Tensor& weight, double eps, Tensor& 
               " must be finite and >= 0 (OLMo2 uses 1e-6; set model.norm_eps)");
   detail::check_no_overlap(op, "rstd", rstd, "x", x);
   detail::check_no_overlap(op, "rstd", rstd, "y", y);
-  if (detail::route(op, x) != detail::Backend::Host) detail::cuda_not_implemented(op, x);
+  detail::require_host(op, x);
   detail::with_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     host::rmsnorm_forward(x.data<T>(), weight.data<T>(), eps, d.n, d.c, y.data<T>(), rstd.data<T>());
@@ -63,7 +63,7 @@ void rmsnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, c
   detail::check_no_overlap(op, "dweight", dweight, "dx", dx);
   detail::check_no_overlap(op, "dx", dx, "rstd", rstd);
   detail::check_no_overlap(op, "dx", dx, "weight", weight);
-  if (detail::route(op, x) != detail::Backend::Host) detail::cuda_not_implemented(op, x);
+  detail::require_host(op, x);
   detail::with_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     host::rmsnorm_backward(dy.data<T>(), x.data<T>(), weight.data<T>(), rstd.data<T>(), d.n, d.c,
