@@ -15,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "io/h5file.hpp"
+#include "support/error_of.hpp"
 
 namespace {
 
@@ -24,6 +25,7 @@ using quopt::DType;
 using quopt::H5File;
 using quopt::Shape;
 using quopt::Tensor;
+using quopt::testing::error_of;
 
 int world_rank() {
   int r = 0;
@@ -256,17 +258,6 @@ TEST_F(H5Parallel, AppendWithOpenRw) {
                   f.get_attr_string("", "format") == "quopt-test-2" &&
                   equal(f.read(tensor_path(3)), make_tensor(3));
   EXPECT_TRUE(all_ranks(ok));
-}
-
-// Runs f on every rank and returns the quopt::Error message (empty when nothing was thrown).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const quopt::Error& e) {
-    return e.what();
-  }
-  return {};
 }
 
 TEST_F(H5Parallel, CollectiveMistakesThrowOnEveryRank) {

@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "io/config.hpp"
+#include "support/error_of.hpp"
 
 namespace fs = std::filesystem;
 using quopt::Config;
@@ -20,6 +21,7 @@ using quopt::ConfigValue;
 using quopt::KeySpec;
 using quopt::KeyType;
 using quopt::Schema;
+using quopt::testing::error_of;
 using Strings = std::vector<std::string>;
 
 namespace {
@@ -99,18 +101,6 @@ class ConfigTest : public ::testing::Test {
 
   fs::path dir_;
 };
-
-// Runs `f`, expects a quopt::Error and returns its message.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const quopt::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected quopt::Error";
-  return {};
-}
 
 #define EXPECT_HAS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << "in: " << (text)
 

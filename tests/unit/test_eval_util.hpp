@@ -14,9 +14,12 @@
 #include "core/rng.hpp"
 #include "io/tokenizer.hpp"
 #include "model/olmo2.hpp"
+#include "support/error_of.hpp"
 #include "support/text_gen.hpp"
 
 namespace quopt::evaltest {
+
+using testing::error_of;
 
 // The evaluation tests' text: 200 words, index floor(200 u^2), stream 11.
 inline testing::TextGen eval_text(std::uint64_t seed) {
@@ -94,16 +97,5 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
-
-// The message of the quopt::Error `f` throws ("" if none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace quopt::evaltest

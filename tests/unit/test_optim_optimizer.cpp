@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "optim/shampoo.hpp"
 #include "optim/soap.hpp"
+#include "support/error_of.hpp"
 
 namespace quopt {
 namespace {

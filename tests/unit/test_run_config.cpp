@@ -16,10 +16,12 @@
 #include "core/error.hpp"
 #include "io/config.hpp"
 #include "io/run_config.hpp"
+#include "support/error_of.hpp"
 
 namespace fs = std::filesystem;
 using quopt::Config;
 using quopt::quopt_schema;
+using quopt::testing::error_of;
 using Strings = std::vector<std::string>;
 
 namespace {
@@ -30,17 +32,6 @@ fs::path repo_root() {
 
 Config defaults() {
   return Config::defaults(quopt_schema());
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const quopt::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected quopt::Error";
-  return {};
 }
 
 // make_run_config's error for the defaults with the given overrides.

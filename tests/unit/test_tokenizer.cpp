@@ -17,10 +17,12 @@
 #include "io/token_shard.hpp"
 #include "io/tokenize.hpp"
 #include "io/tokenizer.hpp"
+#include "support/error_of.hpp"
 #include "support/text_gen.hpp"
 
 namespace fs = std::filesystem;
 using quopt::Tokenizer;
+using quopt::testing::error_of;
 
 namespace {
 
@@ -65,16 +67,6 @@ class TokenizerTest : public ::testing::Test {
     }
     write(p, text);
     return docs;
-  }
-  template <class F>
-  static std::string error_of(F&& f) {
-    try {
-      f();
-    } catch (const quopt::Error& e) {
-      return e.what();
-    }
-    ADD_FAILURE() << "expected quopt::Error";
-    return {};
   }
   static quopt::TokenizerTrainOptions opts(std::int64_t vocab) {
     quopt::TokenizerTrainOptions o;
