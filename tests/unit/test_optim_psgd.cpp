@@ -588,7 +588,7 @@ TEST(PsgdInvariants, DiagonalPreconditionerWhitensGradientNoise) {
     for (int i = 0; i < 4; ++i) ps.all()[0].grad.data<float>()[i] = static_cast<float>(s[i] * rng.normal());
     opt.step(ps, 1e-6);
     if (t >= burn) {
-      const Tensor& q = state_map(opt).at("layer/gain/Q.0");
+      const Tensor q = state_map(opt).at("layer/gain/Q.0");  // a handle: the map is a temporary
       for (int i = 0; i < 4; ++i) mean_log[i] += std::log(q.data<float>()[i] * q.data<float>()[i] * s[i]);
     }
   }
