@@ -1,5 +1,9 @@
 #include "io/json.hpp"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <limits>
 #include <set>
 #include <vector>
@@ -87,6 +91,25 @@ bool json_is_int64(const Json& j) {
 std::int64_t json_int64(const Json& j, std::string_view what) {
   if (!json_is_int64(j)) fail(what, " is ", json_a_type(j), ", expected an integer");
   return j.get<std::int64_t>();
+}
+
+void write_json_file(const std::string& path, const Json& j) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) fail("cannot create ", tmp, ": ", std::strerror(errno));
+    f << j.dump(2) << '\n';
+    f.close();
+    if (!f) {
+      std::remove(tmp.c_str());
+      fail("cannot write ", tmp);
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    std::remove(tmp.c_str());
+    fail("cannot rename ", tmp, " to ", path, ": ", why);
+  }
 }
 
 std::string json_a_type(const Json& j) {

@@ -24,6 +24,9 @@ bool json_is_int64(const Json& j);
 // json_is_int64's value; throws quopt::Error naming `what` when j is not such a number.
 std::int64_t json_int64(const Json& j, std::string_view what);
 
+// Writes j (indented by 2) to `path` through "<path>.tmp" and a rename.
+void write_json_file(const std::string& path, const Json& j);
+
 // "a null", "a boolean", "a number", "a string", "an array", "an object" for messages.
 std::string json_a_type(const Json& j);
 
