@@ -65,7 +65,7 @@ using Regex = std::shared_ptr<pcre2_code>;
 Regex compile(const std::string& pattern, bool literal, const std::string& where) {
   int err = 0;
   PCRE2_SIZE at = 0;
-  const std::uint32_t opts = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0u);
+  const std::uint32_t opts = literal ? PCRE2_UTF | PCRE2_LITERAL : PCRE2_UTF | PCRE2_UCP;
   pcre2_code* c = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), opts, &err, &at,
                                 nullptr);
   if (!c) {
@@ -307,9 +307,9 @@ BpeTokenizer BpeTokenizer::from_json(std::string_view text, const std::string& o
         if (!s->contains("pattern") || !(*s)["pattern"].is_object()) fail("pre_tokenizer Split has no \"pattern\"");
         const Json& pat = (*s)["pattern"];
         if (pat.contains("Regex"))
-          st.re = compile(pat["Regex"].get<std::string>(), false, origin + ": pre_tokenizer Split");
+          st.re = compile(pat["Regex"].get<std::string>(), false, "pre_tokenizer Split");
         else if (pat.contains("String"))
-          st.re = compile(pat["String"].get<std::string>(), true, origin + ": pre_tokenizer Split");
+          st.re = compile(pat["String"].get<std::string>(), true, "pre_tokenizer Split");
         else
           fail("pre_tokenizer Split pattern ", pat.dump(), " is neither {\"Regex\": ...} nor {\"String\": ...}");
         const std::string b = s->value("behavior", std::string("Isolated"));
