@@ -136,7 +136,8 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     for (const auto& d : v["shape"]) {
       const std::uint64_t dim = header_uint(d, where + " shape entry");
       if (dim != 0 && count > data_size / dim)
-        fail(where, " has shape ", v["shape"].dump(), ", larger than the file's ", data_size, "-byte data region");
+        fail(where, " has shape ", v["shape"].dump(), ", larger than the file's ", data_size,
+             "-byte data region: the file is truncated or the header is wrong");
       count *= dim;
       e.shape.push_back(static_cast<std::int64_t>(dim));
     }
