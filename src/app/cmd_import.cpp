@@ -121,7 +121,15 @@ int cmd_import(const std::string& hf_dir, const std::string& out) {
   fs::create_directories(out_dir, ec);
   QUOPT_CHECK(!ec, "cannot create ", out_dir, ": ", ec.message());
   std::string tokenizer;
-  if (rank == 0) tokenizer = copy_hf_tokenizer_files(hf_dir, out_dir);
+  if (rank == 0) {
+    try {
+      tokenizer = copy_hf_tokenizer_files(hf_dir, out_dir);
+    } catch (const Error& e) {  // the weights are still usable: token shards made elsewhere evaluate
+      log_warn("the checkpoint's tokenizer cannot be used by quopt: ", e.what(),
+               ". Imported without data.tokenizer: validation loss on token shards works; tasks need a ",
+               "tokenizer quopt reads (docs/interop.md)");
+    }
+  }
   unsigned long len = tokenizer.size();  // rank 0's path to every rank
   MPI_Bcast(&len, 1, MPI_UNSIGNED_LONG, 0, MPI_COMM_WORLD);
   tokenizer.resize(len);

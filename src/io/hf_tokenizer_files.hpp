@@ -18,7 +18,8 @@ class Tokenizer;
 void write_hf_tokenizer_files(const Tokenizer& tok, const std::string& dir, std::int64_t model_max_length);
 
 // Copies hf_dir's tokenizer files into out_dir and returns the path quopt loads (data.tokenizer), or ""
-// when hf_dir has none. Throws quopt::Error when the copied tokenizer cannot be loaded by quopt.
+// when hf_dir has none. Throws quopt::Error when the copied tokenizer cannot be loaded by quopt (the
+// copies stay).
 std::string copy_hf_tokenizer_files(const std::string& hf_dir, const std::string& out_dir);
 
 }  // namespace quopt

@@ -161,6 +161,12 @@ json.dump({"version": "1.0", "added_tokens": [{"id": 511, "content": "<|endoftex
 PY
 "$QUOPT" import hfb --out impb > /dev/null
 grep -q 'tokenizer = ".*impb/tokenizer.json"' impb/config.toml || fail "import did not set data.tokenizer to tokenizer.json"
+# A tokenizer quopt cannot read: imported with a warning, without data.tokenizer.
+mkdir hfn && cp hfb/config.json hfb/model.safetensors hfn/
+python3 -c "import json; t = json.load(open('hfb/tokenizer.json')); t['normalizer'] = {'type': 'NFKC'}; json.dump(t, open('hfn/tokenizer.json', 'w'))"
+"$QUOPT" import hfn --out impn > /dev/null 2> warn.txt
+grep -q "normalizer NFKC is not supported" warn.txt || fail "no warning for an unreadable tokenizer"
+grep -q '^tokenizer = ""' impn/config.toml || fail "an unreadable tokenizer was set as data.tokenizer"
 cat > tokb.toml <<TOML
 [tokenize]
 inputs = ["corpus.txt"]
