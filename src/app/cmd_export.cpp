@@ -21,7 +21,8 @@
 
 namespace quopt::app {
 
-int cmd_export(const CommonArgs& a, const std::string& run_dir, const std::string& to, const std::string& scheme) {
+int cmd_export(const CommonArgs& a, const std::string& run_dir, const std::string& to,
+               const std::string& scheme) {
   namespace fs = std::filesystem;
   const LoadedConfig lc = load_config(a);
   const RunConfig& cfg = lc.run;
@@ -46,7 +47,8 @@ int cmd_export(const CommonArgs& a, const std::string& run_dir, const std::strin
       quant_note += "; activation quantization not included";
       log_info("note: ", s.name, " quantizes activations to ", s.act_bits,
                " bits, which a plain checkpoint cannot express; the export holds the quantized weights only "
-               "(W", s.weight_bits, "A16 in effect)");
+               "(W",
+               s.weight_bits, "A16 in effect)");
     }
   }
 

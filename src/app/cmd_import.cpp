@@ -60,7 +60,8 @@ Config imported_config(const ModelConfig& m, const std::string& tokenizer, const
 int cmd_import(const std::string& hf_dir, const std::string& out) {
   namespace fs = std::filesystem;
   const fs::path in(hf_dir);
-  QUOPT_CHECK(fs::is_directory(in), hf_dir, " is not a directory: point quopt import at a Hugging Face model "
+  QUOPT_CHECK(fs::is_directory(in), hf_dir,
+              " is not a directory: point quopt import at a Hugging Face model "
               "directory (config.json and model.safetensors)");
   const std::string out_dir = fs::absolute(out).lexically_normal().string();
   for (const char* f : {"run.h5", "config.toml"})

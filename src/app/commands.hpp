@@ -34,7 +34,8 @@ int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string&
 // quopt analyze CONFIG --run DIR --quant SCHEME: outlier metrics and the ABC decomposition.
 int cmd_analyze(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& schemes);
 // quopt export CONFIG --run DIR --to HF_DIR [--quant SCHEME]: a Hugging Face Olmo2 directory.
-int cmd_export(const CommonArgs& a, const std::string& run_dir, const std::string& to, const std::string& scheme);
+int cmd_export(const CommonArgs& a, const std::string& run_dir, const std::string& to,
+               const std::string& scheme);
 // quopt import HF_DIR --out DIR: a Hugging Face Olmo2 checkpoint as a quopt run directory.
 int cmd_import(const std::string& hf_dir, const std::string& out_dir);
 int cmd_study_plan(const std::string& study, bool count_only);

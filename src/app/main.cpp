@@ -66,8 +66,9 @@ int main(int argc, char** argv) {
   c_eval->add_option("--run", run_dir, "run directory holding run.h5")->required();
   c_eval->add_option("--quant", eval_scheme, "evaluate the model quantized with this scheme");
   std::string logits_file;
-  c_eval->add_option("--logits", logits_file,
-                     "also write the logits and per-token losses of one validation batch to FILE (safetensors)")
+  c_eval
+      ->add_option("--logits", logits_file,
+                   "also write the logits and per-token losses of one validation batch to FILE (safetensors)")
       ->type_name("FILE");
   auto* c_analyze =
       app.add_subcommand("analyze", "outlier metrics and the ABC decomposition of a quantized run");
@@ -78,7 +79,8 @@ int main(int argc, char** argv) {
   quopt::app::CommonArgs exp;
   std::string hf_dir, export_scheme;
   auto* c_export = app.add_subcommand(
-      "export", "write a run's model as a Hugging Face Olmo2 directory (config.json, model.safetensors, tokenizer)");
+      "export",
+      "write a run's model as a Hugging Face Olmo2 directory (config.json, model.safetensors, tokenizer)");
   add_common(c_export, exp, false);
   c_export->add_option("--run", run_dir, "run directory holding run.h5")->required();
   c_export->add_option("--to", hf_dir, "output directory for transformers / lm-eval")->required();
@@ -86,7 +88,8 @@ int main(int argc, char** argv) {
   std::string import_out;
   auto* c_import =
       app.add_subcommand("import", "read a Hugging Face Olmo2 checkpoint into a quopt run directory");
-  c_import->add_option("hf_dir", hf_dir, "Hugging Face model directory (config.json, *.safetensors)")->required();
+  c_import->add_option("hf_dir", hf_dir, "Hugging Face model directory (config.json, *.safetensors)")
+      ->required();
   c_import->add_option("--out", import_out, "run directory to create (run.h5, config.toml, tokenizer)")
       ->required();
 

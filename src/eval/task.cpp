@@ -57,7 +57,8 @@ McExample parse_example(std::string_view line, const std::string& where) {
     fail(where, ": \"choices\" has ", items.size(), " entr", items.size() == 1 ? "y" : "ies",
          ", a multiple-choice example needs at least 2");
   for (std::size_t c = 0; c < items.size(); ++c) {
-    if (!items[c].is_string()) fail(where, ": choices[", c, "] is ", json_a_type(items[c]), ", expected a string");
+    if (!items[c].is_string())
+      fail(where, ": choices[", c, "] is ", json_a_type(items[c]), ", expected a string");
     if (items[c].get_ref<const std::string&>().empty())
       fail(where, ": choices[", c, "] is empty; every choice needs some text to score");
     ex.choices.push_back(items[c].get<std::string>());

@@ -17,7 +17,8 @@ TokenOutputs model_token_outputs(const Olmo2& model, const TokenShard& shard, st
               windows, " and ", batch_rows);
   QUOPT_CHECK(shard.vocab_size() <= static_cast<std::uint64_t>(mc.vocab_size), "token shard ", shard.path(),
               " has a vocabulary of ", shard.vocab_size(), " but model.vocab_size = ", mc.vocab_size);
-  QUOPT_CHECK(model.dtype() == DType::F32, "token outputs are written as f32; the model is ", dtype_name(model.dtype()));
+  QUOPT_CHECK(model.dtype() == DType::F32, "token outputs are written as f32; the model is ",
+              dtype_name(model.dtype()));
   const std::int64_t T = mc.seq_len, V = mc.vocab_size;
   BatchLoader loader(shard, T, 0, BatchOrder::Sequential);
   const std::int64_t W = std::min(windows, loader.num_windows());

@@ -16,7 +16,8 @@ namespace {
 
 // GPT-2's pre-tokenizer pattern, used by ByteLevel with use_regex = true (tokenizers'
 // pre_tokenizers/byte_level.rs).
-constexpr const char* kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+constexpr const char* kGpt2Pattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 void append_utf8(std::string& out, std::uint32_t cp) {
   if (cp < 0x80) {
@@ -66,12 +67,13 @@ Regex compile(const std::string& pattern, bool literal, const std::string& where
   int err = 0;
   PCRE2_SIZE at = 0;
   const std::uint32_t opts = literal ? PCRE2_UTF | PCRE2_LITERAL : PCRE2_UTF | PCRE2_UCP;
-  pcre2_code* c = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), opts, &err, &at,
-                                nullptr);
+  pcre2_code* c =
+      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), opts, &err, &at, nullptr);
   if (!c) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
-    fail(where, ": cannot compile the pattern ", pattern, " at offset ", at, ": ", reinterpret_cast<char*>(msg));
+    fail(where, ": cannot compile the pattern ", pattern, " at offset ", at, ": ",
+         reinterpret_cast<char*>(msg));
   }
   pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);  // a speed-up where PCRE2 has a JIT; the result is the same
   return Regex(c, Pcre2Deleter{});
@@ -84,13 +86,15 @@ std::vector<std::pair<std::size_t, std::size_t>> find_all(const pcre2_code* re, 
       pcre2_match_data_create_from_pattern(re, nullptr), &pcre2_match_data_free);
   std::size_t pos = 0;
   while (pos <= s.size()) {
-    const int rc = pcre2_match(re, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), pos, 0, md.get(), nullptr);
+    const int rc =
+        pcre2_match(re, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), pos, 0, md.get(), nullptr);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(rc, msg, sizeof msg);
       fail("cannot pre-tokenize text: ", reinterpret_cast<char*>(msg),
-           rc <= PCRE2_ERROR_UTF8_ERR1 && rc >= PCRE2_ERROR_UTF8_ERR21 ? " (the text is not valid UTF-8)" : "");
+           rc <= PCRE2_ERROR_UTF8_ERR1 && rc >= PCRE2_ERROR_UTF8_ERR21 ? " (the text is not valid UTF-8)"
+                                                                       : "");
     }
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
     if (ov[1] == ov[0]) {  // empty match: step over one character
@@ -192,7 +196,8 @@ struct BpeTokenizer::Impl {
       else if (unk >= 0)
         sym.push_back(unk);
       else
-        fail(origin, ": the character \"", word.substr(i, n), "\" has no token and the model has no unk_token");
+        fail(origin, ": the character \"", word.substr(i, n),
+             "\" has no token and the model has no unk_token");
       i += n;
     }
     for (;;) {
@@ -258,8 +263,7 @@ bool flag(const Json& j, const char* key, bool def) {
 }
 
 std::string type_of(const Json& j, const std::string& where) {
-  if (!j.is_object() || !j.contains("type") || !j["type"].is_string())
-    fail(where, " has no \"type\" string");
+  if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) fail(where, " has no \"type\" string");
   return j["type"].get<std::string>();
 }
 
@@ -304,14 +308,16 @@ BpeTokenizer BpeTokenizer::from_json(std::string_view text, const std::string& o
         st.add_prefix_space = flag(*s, "add_prefix_space", true);  // tokenizers' ByteLevel default: true
         st.use_regex = flag(*s, "use_regex", true);                // and true
       } else if (type == "Split") {
-        if (!s->contains("pattern") || !(*s)["pattern"].is_object()) fail("pre_tokenizer Split has no \"pattern\"");
+        if (!s->contains("pattern") || !(*s)["pattern"].is_object())
+          fail("pre_tokenizer Split has no \"pattern\"");
         const Json& pat = (*s)["pattern"];
         if (pat.contains("Regex"))
           st.re = compile(pat["Regex"].get<std::string>(), false, "pre_tokenizer Split");
         else if (pat.contains("String"))
           st.re = compile(pat["String"].get<std::string>(), true, "pre_tokenizer Split");
         else
-          fail("pre_tokenizer Split pattern ", pat.dump(), " is neither {\"Regex\": ...} nor {\"String\": ...}");
+          fail("pre_tokenizer Split pattern ", pat.dump(),
+               " is neither {\"Regex\": ...} nor {\"String\": ...}");
         const std::string b = s->value("behavior", std::string("Isolated"));
         if (b == "Isolated")
           st.behavior = Behavior::Isolated;
@@ -332,7 +338,8 @@ BpeTokenizer BpeTokenizer::from_json(std::string_view text, const std::string& o
     if (!byte_level)
       fail("no ByteLevel pre_tokenizer: quopt reads byte-level BPE tokenizers (GPT-2, Llama 3, OLMo2 style)");
     if (j.contains("decoder") && !j["decoder"].is_null() && type_of(j["decoder"], "decoder") != "ByteLevel")
-      fail("decoder ", type_of(j["decoder"], "decoder"), " is not supported (a byte-level tokenizer decodes with ByteLevel)");
+      fail("decoder ", type_of(j["decoder"], "decoder"),
+           " is not supported (a byte-level tokenizer decodes with ByteLevel)");
 
     const Json& model = j["model"];
     if (model.contains("type") && type_of(model, "model") != "BPE")
@@ -356,23 +363,27 @@ BpeTokenizer BpeTokenizer::from_json(std::string_view text, const std::string& o
     for (const auto& a : j["added_tokens"]) {
       const std::string content = a.at("content").get<std::string>();
       const std::int64_t id = json_int64(a.at("id"), "added token \"" + content + "\" id");
-      if (id < 0 || id > std::numeric_limits<std::int32_t>::max()) fail("added token \"", content, "\" has id ", id);
+      if (id < 0 || id > std::numeric_limits<std::int32_t>::max())
+        fail("added token \"", content, "\" has id ", id);
       for (const char* k : {"single_word", "lstrip", "rstrip"})
-        if (flag(a, k, false)) fail("added token \"", content, "\" has ", k, " = true, which quopt does not support");
+        if (flag(a, k, false))
+          fail("added token \"", content, "\" has ", k, " = true, which quopt does not support");
       if (content.empty()) fail("added token ", id, " is empty");
       im.added.push_back({content, static_cast<std::int32_t>(id)});
       im.vocab[content] = static_cast<std::int32_t>(id);
       max_id = std::max(max_id, id);
     }
-    std::stable_sort(im.added.begin(), im.added.end(),
-                     [](const AddedToken& a, const AddedToken& b) { return a.content.size() > b.content.size(); });
+    std::stable_sort(im.added.begin(), im.added.end(), [](const AddedToken& a, const AddedToken& b) {
+      return a.content.size() > b.content.size();
+    });
     t.pieces_.assign(static_cast<std::size_t>(max_id + 1), std::string());
     for (const auto& [tok, id] : im.vocab) t.pieces_[static_cast<std::size_t>(id)] = tok;
     im.is_added.assign(t.pieces_.size(), false);
     for (const auto& a : im.added) im.is_added[static_cast<std::size_t>(a.id)] = true;
     if (model.contains("unk_token") && model["unk_token"].is_string()) {
       const auto it = im.vocab.find(model["unk_token"].get<std::string>());
-      if (it == im.vocab.end()) fail("model.unk_token ", model["unk_token"].dump(), " is not in the vocabulary");
+      if (it == im.vocab.end())
+        fail("model.unk_token ", model["unk_token"].dump(), " is not in the vocabulary");
       im.unk = it->second;
     }
 
@@ -438,7 +449,8 @@ std::string BpeTokenizer::decode(std::span<const std::int32_t> ids) const {
   std::string out;
   for (const std::int32_t id : ids) {
     if (id < 0 || id >= vocab_size())
-      fail("cannot decode token id ", id, ": outside the vocabulary [0, ", vocab_size(), ") of ", impl_->origin);
+      fail("cannot decode token id ", id, ": outside the vocabulary [0, ", vocab_size(), ") of ",
+           impl_->origin);
     const std::string& p = pieces_[static_cast<std::size_t>(id)];
     if (impl_->is_added[static_cast<std::size_t>(id)]) {
       out += p;
@@ -458,7 +470,8 @@ std::string BpeTokenizer::decode(std::span<const std::int32_t> ids) const {
 }
 
 const std::string& BpeTokenizer::piece(std::int32_t id) const {
-  QUOPT_CHECK(id >= 0 && id < vocab_size(), "BpeTokenizer::piece: id ", id, " outside [0, ", vocab_size(), ")");
+  QUOPT_CHECK(id >= 0 && id < vocab_size(), "BpeTokenizer::piece: id ", id, " outside [0, ", vocab_size(),
+              ")");
   return pieces_[static_cast<std::size_t>(id)];
 }
 

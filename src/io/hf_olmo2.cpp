@@ -93,7 +93,8 @@ class Fields {
 
 }  // namespace
 
-ModelConfig model_config_from_hf(const Json& config, const std::string& origin, std::vector<std::string>* ignored) {
+ModelConfig model_config_from_hf(const Json& config, const std::string& origin,
+                                 std::vector<std::string>* ignored) {
   if (!config.is_object()) fail(origin, " is ", json_a_type(config), " in JSON, expected an object");
   Fields f(config, origin);
   const Json* type = f.get("model_type");
@@ -107,7 +108,8 @@ ModelConfig model_config_from_hf(const Json& config, const std::string& origin, 
       ok = false;
       for (const auto& a : *arch) ok = ok || (a.is_string() && a.get<std::string>() == "Olmo2ForCausalLM");
     }
-    if (!ok) fail(origin, ": \"architectures\" is ", arch->dump(), "; quopt imports Olmo2ForCausalLM checkpoints");
+    if (!ok)
+      fail(origin, ": \"architectures\" is ", arch->dump(), "; quopt imports Olmo2ForCausalLM checkpoints");
   }
 
   ModelConfig m;
@@ -118,16 +120,19 @@ ModelConfig model_config_from_hf(const Json& config, const std::string& origin, 
   // transformers: num_key_value_heads None means num_attention_heads (configuration_olmo2.py).
   m.n_kv_heads = f.positive_int("num_key_value_heads", m.n_heads);
   if (m.d_model % m.n_heads != 0)
-    fail(origin, ": \"hidden_size\" = ", m.d_model, " is not a multiple of \"num_attention_heads\" = ", m.n_heads);
+    fail(origin, ": \"hidden_size\" = ", m.d_model,
+         " is not a multiple of \"num_attention_heads\" = ", m.n_heads);
   if (m.head_dim() % 2 != 0)
-    fail(origin, ": head_dim = hidden_size / num_attention_heads = ", m.head_dim(), " is odd; RoPE needs it even");
+    fail(origin, ": head_dim = hidden_size / num_attention_heads = ", m.head_dim(),
+         " is odd; RoPE needs it even");
   if (m.n_heads % m.n_kv_heads != 0)
-    fail(origin, ": \"num_attention_heads\" = ", m.n_heads, " is not a multiple of \"num_key_value_heads\" = ",
-         m.n_kv_heads);
+    fail(origin, ": \"num_attention_heads\" = ", m.n_heads,
+         " is not a multiple of \"num_key_value_heads\" = ", m.n_kv_heads);
   if (const Json* hd = f.get("head_dim"))
     if (json_int64(*hd, cat(origin, ": \"head_dim\"")) != m.head_dim())
-      fail(origin, ": \"head_dim\" = ", hd->dump(), " differs from hidden_size / num_attention_heads = ",
-           m.head_dim(), "; quopt's attention has head_dim = hidden_size / num_attention_heads");
+      fail(origin, ": \"head_dim\" = ", hd->dump(),
+           " differs from hidden_size / num_attention_heads = ", m.head_dim(),
+           "; quopt's attention has head_dim = hidden_size / num_attention_heads");
 
   // transformers' Olmo2Config default hidden_act is "silu" (configuration_olmo2.py).
   std::string act = "silu";
@@ -174,16 +179,17 @@ ModelConfig model_config_from_hf(const Json& config, const std::string& origin, 
     const double t = f.positive_float("rope_theta", m.rope_theta);
     if (config.contains("rope_parameters") && config["rope_parameters"].contains("rope_theta") &&
         config["rope_parameters"]["rope_theta"].get<double>() != t)
-      fail(origin, ": \"rope_theta\" = ", t, " and \"rope_parameters\".\"rope_theta\" = ",
-           config["rope_parameters"]["rope_theta"].dump(), " disagree");
+      fail(origin, ": \"rope_theta\" = ", t,
+           " and \"rope_parameters\".\"rope_theta\" = ", config["rope_parameters"]["rope_theta"].dump(),
+           " disagree");
     m.rope_theta = t;
   }
   if (const Json* p = f.get("partial_rotary_factor"))
     if (!p->is_number() || p->get<double>() != 1.0)
-      fail(origin, ": \"partial_rotary_factor\" = ", p->dump(), " is not supported; quopt rotates every dimension");
+      fail(origin, ": \"partial_rotary_factor\" = ", p->dump(),
+           " is not supported; quopt rotates every dimension");
   for (const char* bias : {"attention_bias", "mlp_bias"})
-    if (f.boolean(bias, false))
-      fail(origin, ": \"", bias, "\" is true; quopt's OLMo2 has no biases");
+    if (f.boolean(bias, false)) fail(origin, ": \"", bias, "\" is true; quopt's OLMo2 has no biases");
   for (const char* k : {"sliding_window", "layer_types", "clip_qkv"})
     if (const Json* v = f.get(k))
       fail(origin, ": \"", k, "\" = ", v->dump(), " is not supported by quopt's OLMo2");
@@ -213,7 +219,8 @@ std::vector<HfTensorMap> hf_olmo2_tensors(const ModelConfig& m) {
       out.push_back({s.name, {"lm_head.weight"}});
       continue;
     }
-    const std::string b = "model.layers." + std::to_string(std::stoll(layer.substr(layer.find('.') + 1))) + ".";
+    const std::string b =
+        "model.layers." + std::to_string(std::stoll(layer.substr(layer.find('.') + 1))) + ".";
     static const std::map<std::string, std::string> names = {
         {"attn_q", "self_attn.q_proj.weight"},
         {"attn_k", "self_attn.k_proj.weight"},
@@ -238,7 +245,8 @@ std::vector<HfTensorMap> hf_olmo2_tensors(const ModelConfig& m) {
 
 bool hf_tensor_is_buffer(const std::string& name) {
   const std::string suffix = "rotary_emb.inv_freq";
-  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return name.size() >= suffix.size() &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace quopt

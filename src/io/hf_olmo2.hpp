@@ -40,8 +40,8 @@ ModelConfig model_config_from_hf(const Json& config, const std::string& origin,
 // One quopt parameter and the checkpoint tensors that hold it: one name, except a ReLU^2 mlp_up, which
 // is both mlp.gate_proj and mlp.up_proj.
 struct HfTensorMap {
-  std::string quopt;              // "block.03/attn_q"
-  std::vector<std::string> hf;    // {"model.layers.3.self_attn.q_proj.weight"}
+  std::string quopt;            // "block.03/attn_q"
+  std::vector<std::string> hf;  // {"model.layers.3.self_attn.q_proj.weight"}
 };
 // Every parameter of the whole model, in quopt's parameter order. A tied head has no lm_head.weight
 // (transformers' save_pretrained drops tied weights from safetensors files).

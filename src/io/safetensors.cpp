@@ -23,8 +23,8 @@ static_assert(std::endian::native == std::endian::little,
 std::size_t safetensors_dtype_size(const std::string& dtype) {
   // Element sizes of the format's dtypes (safetensors' Dtype enum).
   static const std::map<std::string, std::size_t> sizes = {
-      {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},     {"I32", 4},     {"I16", 2}, {"I8", 1},
-      {"U64", 8}, {"U32", 4}, {"U16", 2}, {"U8", 1},   {"BOOL", 1},    {"F8_E4M3", 1}, {"F8_E5M2", 1}};
+      {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},  {"I32", 4},     {"I16", 2},    {"I8", 1},
+      {"U64", 8}, {"U32", 4}, {"U16", 2}, {"U8", 1},   {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
   const auto it = sizes.find(dtype);
   return it == sizes.end() ? 0 : it->second;
 }
@@ -92,7 +92,8 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     fail(path, " is truncated: the header is ", n, " bytes but only ", size - 8, " follow the length field");
   std::string text(n, '\0');
   pread_all(f.fd, text.data(), n, 8, path);
-  if (text.empty() || text[0] != '{') fail(path, " is not a safetensors file: its header does not start with '{'");
+  if (text.empty() || text[0] != '{')
+    fail(path, " is not a safetensors file: its header does not start with '{'");
 
   SafetensorsFile out;
   out.path_ = path;
@@ -104,19 +105,23 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   } catch (const Error& e) {
     fail(path, ": the safetensors header is not valid JSON: ", e.what());
   }
-  if (!header.is_object()) fail(path, ": the safetensors header is ", json_a_type(header), ", expected an object");
+  if (!header.is_object())
+    fail(path, ": the safetensors header is ", json_a_type(header), ", expected an object");
 
   for (const auto& [name, v] : header.items()) {
     const std::string where = cat(path, ": tensor \"", name, "\"");
     if (name == "__metadata__") {
-      if (!v.is_object()) fail(path, ": \"__metadata__\" is ", json_a_type(v), ", expected an object of strings");
+      if (!v.is_object())
+        fail(path, ": \"__metadata__\" is ", json_a_type(v), ", expected an object of strings");
       for (const auto& [k, s] : v.items()) {
-        if (!s.is_string()) fail(path, ": __metadata__ \"", k, "\" is ", json_a_type(s), ", expected a string");
+        if (!s.is_string())
+          fail(path, ": __metadata__ \"", k, "\" is ", json_a_type(s), ", expected a string");
         out.metadata_[k] = s.get<std::string>();
       }
       continue;
     }
-    if (!v.is_object()) fail(where, " is ", json_a_type(v), ", expected an object with dtype, shape, data_offsets");
+    if (!v.is_object())
+      fail(where, " is ", json_a_type(v), ", expected an object with dtype, shape, data_offsets");
     for (const auto& [k, unused] : v.items())
       if (k != "dtype" && k != "shape" && k != "data_offsets")
         fail(where, " has unknown key \"", k, "\" (a tensor has only dtype, shape and data_offsets)");
@@ -157,9 +162,10 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   }
 
   // The tensors tile the data region: sorted by offset, each begins where the previous ended.
-  std::sort(out.entries_.begin(), out.entries_.end(), [](const SafetensorsEntry& a, const SafetensorsEntry& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-  });
+  std::sort(out.entries_.begin(), out.entries_.end(),
+            [](const SafetensorsEntry& a, const SafetensorsEntry& b) {
+              return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+            });
   std::uint64_t expect = 0;
   const SafetensorsEntry* prev = nullptr;
   for (const auto& e : out.entries_) {
@@ -173,8 +179,9 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     prev = &e;
   }
   if (expect != data_size)
-    fail(path, ": ", data_size - expect, " trailing bytes after the last tensor (the header's tensors end at ",
-         expect, ", the data region has ", data_size, ")");
+    fail(path, ": ", data_size - expect,
+         " trailing bytes after the last tensor (the header's tensors end at ", expect,
+         ", the data region has ", data_size, ")");
   for (std::size_t i = 0; i < out.entries_.size(); ++i) out.index_[out.entries_[i].name] = i;
   return out;
 }
@@ -219,7 +226,8 @@ Tensor SafetensorsFile::read_f32(const std::string& name) const {
     for (std::size_t i = 0; i < n; ++i) {
       std::uint16_t h;
       std::memcpy(&h, b.data() + 2 * i, 2);
-      out[i] = e.dtype == "BF16" ? std::bit_cast<float>(static_cast<std::uint32_t>(h) << 16) : half_to_float(h);
+      out[i] =
+          e.dtype == "BF16" ? std::bit_cast<float>(static_cast<std::uint32_t>(h) << 16) : half_to_float(h);
     }
   }
   return t;
@@ -252,7 +260,8 @@ Tensor SafetensorsFile::read_i32(const std::string& name) const {
 void SafetensorsWriter::add(const std::string& name, const Tensor& t) {
   QUOPT_CHECK(!name.empty() && name != "__metadata__", "invalid safetensors tensor name \"", name, "\"");
   QUOPT_CHECK(t.defined() && t.is_host(), "safetensors: tensor ", name, " must be a host tensor");
-  for (const auto& [n, unused] : tensors_) QUOPT_CHECK(n != name, "safetensors: duplicate tensor name ", name);
+  for (const auto& [n, unused] : tensors_)
+    QUOPT_CHECK(n != name, "safetensors: duplicate tensor name ", name);
   tensors_.emplace_back(name, t);
 }
 

@@ -43,7 +43,8 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open(const std::string& dir) {
     auto it = shard_index.find(name);
     if (it == shard_index.end()) {
       const fs::path p = fs::path(dir) / name;
-      if (!fs::exists(p)) fail(c.origin_, " lists shard ", name, " (for \"", tensor, "\"), which does not exist");
+      if (!fs::exists(p))
+        fail(c.origin_, " lists shard ", name, " (for \"", tensor, "\"), which does not exist");
       c.files_.push_back(SafetensorsFile::open(p.string()));
       it = shard_index.emplace(name, c.files_.size() - 1).first;
     }

@@ -19,8 +19,8 @@ class SafetensorsCheckpoint {
   static SafetensorsCheckpoint open(const std::string& dir);
 
   bool contains(const std::string& name) const;
-  Tensor read_f32(const std::string& name) const;  // see SafetensorsFile::read_f32
-  std::vector<std::string> names() const;          // every tensor, sorted
+  Tensor read_f32(const std::string& name) const;        // see SafetensorsFile::read_f32
+  std::vector<std::string> names() const;                // every tensor, sorted
   const std::string& origin() const { return origin_; }  // the file that lists the tensors
 
  private:

@@ -163,8 +163,8 @@ TokenizeStats tokenize_corpus(const TokenizeConfig& cfg, std::int64_t vocab_size
   if (ec) fail("cannot create tokenize.out_dir ", cfg.out_dir, ": ", ec.message());
   const fs::path out(cfg.out_dir);
   // A tokenizer.json keeps its name (Tokenizer::load tells the formats apart by it).
-  const bool json = cfg.tokenizer.size() >= 5 && cfg.tokenizer.compare(cfg.tokenizer.size() - 5, 5, ".json") == 0;
-  st.tokenizer_path = (out / (json ? "tokenizer.json" : "tokenizer.model")).string();
+  st.tokenizer_path =
+      (out / (is_tokenizer_json(cfg.tokenizer) ? "tokenizer.json" : "tokenizer.model")).string();
   st.train_path = (out / "train.bin").string();
   st.val_path = (out / "val.bin").string();
   const auto vocab = static_cast<std::uint64_t>(st.vocab_size);

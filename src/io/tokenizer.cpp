@@ -174,8 +174,12 @@ std::int32_t hf_eos_id(const BpeTokenizer& t, const std::string& path) {
 
 }  // namespace
 
+bool is_tokenizer_json(const std::string& path) {
+  return path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+}
+
 Tokenizer Tokenizer::load(const std::string& path) {
-  if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0) {
+  if (is_tokenizer_json(path)) {
     Tokenizer t;
     t.proto_ = read_text_file(path, "tokenizer");
     t.bpe_ = std::make_unique<BpeTokenizer>(BpeTokenizer::from_json(t.proto_, path));

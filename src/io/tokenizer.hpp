@@ -81,6 +81,9 @@ class Tokenizer {
   std::string proto_, origin_;  // proto_: the file's bytes (SentencePiece ModelProto or tokenizer.json)
 };
 
+// True for a path Tokenizer::load reads as a Hugging Face tokenizer.json (it ends in ".json").
+bool is_tokenizer_json(const std::string& path);
+
 // Reads a whole text file; throws quopt::Error naming `what` and the file if it cannot be read.
 std::string read_text_file(const std::string& path, const std::string& what);
 // The non-blank lines of `text` (trailing '\r' removed), in order.

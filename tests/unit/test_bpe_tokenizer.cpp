@@ -54,8 +54,13 @@ Json tokenizer_json(const std::vector<std::pair<std::string, std::string>>& merg
   }
   return {{"version", "1.0"},
           {"added_tokens",
-           {{{"id", id}, {"content", "<|endoftext|>"}, {"single_word", false}, {"lstrip", false},
-             {"rstrip", false}, {"normalized", false}, {"special", true}}}},
+           {{{"id", id},
+             {"content", "<|endoftext|>"},
+             {"single_word", false},
+             {"lstrip", false},
+             {"rstrip", false},
+             {"normalized", false},
+             {"special", true}}}},
           {"normalizer", nullptr},
           {"pre_tokenizer", pre},
           {"post_processor", nullptr},
@@ -75,7 +80,8 @@ TEST(BpeTokenizer, MergesByRankWithinPreTokens) {
   // Ranks: "h e" 0, "l l" 1, "he ll" 2, "Ġ t" 3, "o Ġ" 4 (never usable: GPT-2's pattern puts the space
   // in front of the next word), "Ġt he" 5.
   const auto t = BpeTokenizer::from_json(
-      tokenizer_json({{"h", "e"}, {"l", "l"}, {"he", "ll"}, {G, "t"}, {"o", G}, {G + "t", "he"}}, kGpt2Pre).dump(),
+      tokenizer_json({{"h", "e"}, {"l", "l"}, {"he", "ll"}, {G, "t"}, {"o", G}, {G + "t", "he"}}, kGpt2Pre)
+          .dump(),
       "mem");
   EXPECT_EQ(t.encode("hello"), (std::vector<std::int32_t>{id_of(t, "hell"), 'o'}));
   EXPECT_EQ(t.encode("o the"), (std::vector<std::int32_t>{'o', id_of(t, G + "the")}));
@@ -89,8 +95,9 @@ TEST(BpeTokenizer, MergesByRankWithinPreTokens) {
 TEST(BpeTokenizer, DecodesToTheExactBytes) {
   const std::string G = byte_char(' ');
   const auto t = BpeTokenizer::from_json(tokenizer_json({{"h", "e"}, {G, "t"}}, kGpt2Pre).dump(), "mem");
-  for (const std::string s : {"hello there", "  two  spaces\ttab\nnewline", "caf\xC3\xA9 \xF0\x9F\x99\x82 \xE6\xBC\xA2",
-                              "", "x<|endoftext|>y", "\x01\x7F control"}) {
+  for (const std::string s :
+       {"hello there", "  two  spaces\ttab\nnewline", "caf\xC3\xA9 \xF0\x9F\x99\x82 \xE6\xBC\xA2", "",
+        "x<|endoftext|>y", "\x01\x7F control"}) {
     const auto ids = t.encode(s);
     EXPECT_EQ(t.decode(ids), s);
   }
@@ -108,10 +115,11 @@ TEST(BpeTokenizer, AddedTokensAreMatchedBeforePreTokenization) {
 
 TEST(BpeTokenizer, SplitStepsAndIgnoreMerges) {
   // Split on spaces, Removed: words lose their spaces; then ByteLevel without its own regex.
-  const Json pre = {{"type", "Sequence"},
-                    {"pretokenizers",
-                     {{{"type", "Split"}, {"pattern", {{"String", " "}}}, {"behavior", "Removed"}, {"invert", false}},
-                      {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}};
+  const Json pre = {
+      {"type", "Sequence"},
+      {"pretokenizers",
+       {{{"type", "Split"}, {"pattern", {{"String", " "}}}, {"behavior", "Removed"}, {"invert", false}},
+        {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}};
   Json j = tokenizer_json({{"a", "b"}, {"ab", "c"}, {"b", "c"}}, pre);
   auto t = BpeTokenizer::from_json(j.dump(), "mem");
   EXPECT_EQ(t.encode("abc  bc"), (std::vector<std::int32_t>{id_of(t, "abc"), id_of(t, "bc")}));
@@ -134,8 +142,14 @@ TEST(BpeTokenizer, RejectsWhatItDoesNotImplement) {
     const char* expect;
   };
   const Case cases[] = {
-      {[](Json& j) { j["normalizer"] = {{"type", "NFKC"}}; }, "normalizer NFKC is not supported"},
-      {[](Json& j) { j["pre_tokenizer"] = {{"type", "Whitespace"}}; }, "pre_tokenizer Whitespace is not supported"},
+      {[](Json& j) {
+         j["normalizer"] = {{"type", "NFKC"}};
+       },
+       "normalizer NFKC is not supported"},
+      {[](Json& j) {
+         j["pre_tokenizer"] = {{"type", "Whitespace"}};
+       },
+       "pre_tokenizer Whitespace is not supported"},
       {[](Json& j) { j["pre_tokenizer"] = nullptr; }, "no ByteLevel pre_tokenizer"},
       {[](Json& j) { j["model"]["type"] = "WordPiece"; }, "model type WordPiece is not supported"},
       {[](Json& j) { j["model"]["dropout"] = 0.1; }, "model.dropout = 0.1"},
@@ -143,7 +157,10 @@ TEST(BpeTokenizer, RejectsWhatItDoesNotImplement) {
       {[](Json& j) { j["model"]["merges"].push_back("zz q"); }, "uses a token missing from model.vocab"},
       {[](Json& j) { j["model"]["merges"].push_back("a"); }, "is not two tokens separated by one space"},
       {[](Json& j) { j["added_tokens"][0]["lstrip"] = true; }, "has lstrip = true"},
-      {[](Json& j) { j["decoder"] = {{"type", "WordPiece"}}; }, "decoder WordPiece is not supported"},
+      {[](Json& j) {
+         j["decoder"] = {{"type", "WordPiece"}};
+       },
+       "decoder WordPiece is not supported"},
       {[](Json& j) { j.erase("model"); }, "no \"model\" object"},
   };
   for (const Case& c : cases) {
@@ -153,7 +170,9 @@ TEST(BpeTokenizer, RejectsWhatItDoesNotImplement) {
     EXPECT_EQ(msg.rfind("dir/tokenizer.json", 0), 0u) << msg;
     EXPECT_NE(msg.find(c.expect), std::string::npos) << msg;
   }
-  EXPECT_NE(error_of([] { BpeTokenizer::from_json("{\"model\": ", "t.json"); }).find("not a tokenizer.json: column"),
+  EXPECT_NE(error_of([] {
+              BpeTokenizer::from_json("{\"model\": ", "t.json");
+            }).find("not a tokenizer.json: column"),
             std::string::npos);
 }
 
@@ -170,7 +189,9 @@ TEST(BpeTokenizer, LoadsThroughTokenizerWithItsEos) {
   std::ofstream(dir.file("tokenizer_config.json")) << R"({"eos_token": {"content": "ab"}})";
   EXPECT_EQ(Tokenizer::load(dir.file("tokenizer.json")).eos_id(), 256);
   std::ofstream(dir.file("tokenizer_config.json")) << R"({"eos_token": "</nope>"})";
-  EXPECT_NE(error_of([&] { Tokenizer::load(dir.file("tokenizer.json")); }).find("eos_token \"</nope>\" is not a token"),
+  EXPECT_NE(error_of([&] {
+              Tokenizer::load(dir.file("tokenizer.json"));
+            }).find("eos_token \"</nope>\" is not a token"),
             std::string::npos);
 }
 

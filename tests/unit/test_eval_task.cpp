@@ -1,5 +1,5 @@
-// The JSON reader (io/json on nlohmann-json) and the task JSONL format: values, escapes, and errors that name the file, the line
-// and the problem.
+// The JSON reader (io/json on nlohmann-json) and the task JSONL format: values, escapes, and errors that name
+// the file, the line and the problem.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -8,8 +8,8 @@
 #include <string>
 
 #include "core/error.hpp"
-#include "io/json.hpp"
 #include "eval/task.hpp"
+#include "io/json.hpp"
 #include "test_eval_util.hpp"
 
 namespace quopt {
@@ -56,8 +56,9 @@ TEST(EvalJson, ErrorsSayWhereAndWhat) {
   const Case cases[] = {
       {R"({"a": })", "column 7: syntax error while parsing value - unexpected '}'"},
       {R"({"a": 1} x)", "column 10: syntax error while parsing value - invalid literal"},
-      {R"({"a" 1})", "column 6: syntax error while parsing object separator - unexpected number literal; "
-                     "expected ':'"},
+      {R"({"a" 1})",
+       "column 6: syntax error while parsing object separator - unexpected number literal; "
+       "expected ':'"},
       {R"([1, 2)", "column 6: syntax error while parsing array - unexpected end of input; expected ']'"},
       {R"({"a": 01})", "column 8: syntax error while parsing object - unexpected number literal"},
       {R"({"a": 1.})", "expected digit after '.'"},

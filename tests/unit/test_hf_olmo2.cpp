@@ -101,15 +101,19 @@ TEST(HfOlmo2, RejectsWhatQuoptCannotRepresentByField) {
       {R"("model_type": "llama")", "\"model_type\" is \"llama\"; quopt imports only \"olmo2\""},
       {"", "has no \"model_type\""},
       {R"("model_type": "olmo2", "architectures": ["LlamaForCausalLM"])", "\"architectures\""},
-      {R"("model_type": "olmo2", "attention_bias": true)", "\"attention_bias\" is true; quopt's OLMo2 has no biases"},
+      {R"("model_type": "olmo2", "attention_bias": true)",
+       "\"attention_bias\" is true; quopt's OLMo2 has no biases"},
       {R"("model_type": "olmo2", "mlp_bias": true)", "\"mlp_bias\" is true"},
-      {R"("model_type": "olmo2", "rope_scaling": {"rope_type": "linear", "factor": 2.0})", "\"rope_scaling\""},
+      {R"("model_type": "olmo2", "rope_scaling": {"rope_type": "linear", "factor": 2.0})",
+       "\"rope_scaling\""},
       {R"("model_type": "olmo2", "rope_parameters": {"rope_type": "yarn", "rope_theta": 1.0})",
        "\"rope_parameters\" has \"rope_type\" = \"yarn\""},
       {R"("model_type": "olmo2", "rope_theta": 5.0, "rope_parameters": {"rope_theta": 6.0})", "disagree"},
-      {R"("model_type": "olmo2", "head_dim": 4)", "\"head_dim\" = 4 differs from hidden_size / num_attention_heads = 8"},
+      {R"("model_type": "olmo2", "head_dim": 4)",
+       "\"head_dim\" = 4 differs from hidden_size / num_attention_heads = 8"},
       {R"("model_type": "olmo2", "hidden_act": "gelu")", "\"hidden_act\" = \"gelu\" is not supported"},
-      {R"("model_type": "olmo2", "num_key_value_heads": 3)", "is not a multiple of \"num_key_value_heads\" = 3"},
+      {R"("model_type": "olmo2", "num_key_value_heads": 3)",
+       "is not a multiple of \"num_key_value_heads\" = 3"},
       {R"("model_type": "olmo2", "partial_rotary_factor": 0.5)", "\"partial_rotary_factor\""},
       {R"("model_type": "olmo2", "sliding_window": 128)", "\"sliding_window\""},
       {R"("model_type": "olmo2", "rms_norm_eps": -1)", "\"rms_norm_eps\" = -1 must be positive"},
@@ -121,10 +125,12 @@ TEST(HfOlmo2, RejectsWhatQuoptCannotRepresentByField) {
     EXPECT_EQ(msg.rfind("hf/config.json", 0), 0u) << msg;
     EXPECT_NE(msg.find(c.expect), std::string::npos) << text << "\n" << msg;
   }
-  const std::string odd = R"({"model_type": "olmo2", "vocab_size": 100, "hidden_size": 16, "intermediate_size": 41,
+  const std::string odd =
+      R"({"model_type": "olmo2", "vocab_size": 100, "hidden_size": 16, "intermediate_size": 41,
       "num_hidden_layers": 1, "num_attention_heads": 2})";
-  EXPECT_NE(error_of([&] { model_config_from_hf(parse_json(odd), "c"); }).find("\"intermediate_size\" = 41 cannot"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { model_config_from_hf(parse_json(odd), "c"); }).find("\"intermediate_size\" = 41 cannot"),
+      std::string::npos);
   const std::string missing = R"({"model_type": "olmo2", "vocab_size": 100})";
   EXPECT_NE(error_of([&] { model_config_from_hf(parse_json(missing), "c"); }).find("has no \"hidden_size\""),
             std::string::npos);
@@ -139,12 +145,14 @@ TEST(HfOlmo2, TensorNames) {
   EXPECT_EQ(t.front().hf, std::vector<std::string>{"model.embed_tokens.weight"});
   std::map<std::string, std::vector<std::string>> by;
   for (const auto& m : t) by[m.quopt] = m.hf;
-  EXPECT_EQ(by["block.01/mlp_up"],
-            (std::vector<std::string>{"model.layers.1.mlp.gate_proj.weight", "model.layers.1.mlp.up_proj.weight"}));
+  EXPECT_EQ(by["block.01/mlp_up"], (std::vector<std::string>{"model.layers.1.mlp.gate_proj.weight",
+                                                             "model.layers.1.mlp.up_proj.weight"}));
   EXPECT_EQ(by["block.00/attn_q"], std::vector<std::string>{"model.layers.0.self_attn.q_proj.weight"});
   EXPECT_EQ(by["block.00/k_norm"], std::vector<std::string>{"model.layers.0.self_attn.k_norm.weight"});
-  EXPECT_EQ(by["block.00/attn_norm"], std::vector<std::string>{"model.layers.0.post_attention_layernorm.weight"});
-  EXPECT_EQ(by["block.01/mlp_norm"], std::vector<std::string>{"model.layers.1.post_feedforward_layernorm.weight"});
+  EXPECT_EQ(by["block.00/attn_norm"],
+            std::vector<std::string>{"model.layers.0.post_attention_layernorm.weight"});
+  EXPECT_EQ(by["block.01/mlp_norm"],
+            std::vector<std::string>{"model.layers.1.post_feedforward_layernorm.weight"});
   EXPECT_EQ(by["block.01/mlp_down"], std::vector<std::string>{"model.layers.1.mlp.down_proj.weight"});
   EXPECT_EQ(by["final_norm/weight"], std::vector<std::string>{"model.norm.weight"});
   EXPECT_EQ(by.count("head/weight"), 0u);
@@ -171,7 +179,8 @@ TEST(HfOlmo2, Relu2IsReluGateTimesUpExactly) {
   kernels::relu2_forward(z, relu2);
   for (int i = 0; i < 4096; ++i) {
     const float gated = std::max(zp[i], 0.0f) * zp[i];  // transformers: act_fn(gate) * up
-    EXPECT_EQ(gated, relu2.data<float>()[i]) << zp[i];  // == compares -0 and +0 equal, which a matmul cannot tell
+    EXPECT_EQ(gated, relu2.data<float>()[i])
+        << zp[i];  // == compares -0 and +0 equal, which a matmul cannot tell
   }
 }
 

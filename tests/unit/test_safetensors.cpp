@@ -55,7 +55,8 @@ Tensor ramp(const Shape& shape, DType dt, double scale) {
 TEST(Safetensors, WritesTheFormatAndReadsItBack) {
   TempDir dir;
   const std::string path = dir.file("m.safetensors");
-  const Tensor a = ramp({3, 5}, DType::F32, 0.25), b = ramp({4}, DType::F64, 0.5), c = ramp({2, 3}, DType::I32, 1);
+  const Tensor a = ramp({3, 5}, DType::F32, 0.25), b = ramp({4}, DType::F64, 0.5),
+               c = ramp({2, 3}, DType::I32, 1);
   const Tensor scalar = ramp({}, DType::F32, 1), empty = Tensor::empty({0, 4}, DType::F32);
   SafetensorsWriter w;
   w.add("layer.a", a);
@@ -94,7 +95,8 @@ TEST(Safetensors, WritesTheFormatAndReadsItBack) {
   EXPECT_EQ(ra.shape(), a.shape());
   EXPECT_EQ(std::memcmp(ra.raw(), a.raw(), a.nbytes()), 0);
   const Tensor rb = f.read_f32("b");  // f64 -> f32
-  for (std::int64_t i = 0; i < 4; ++i) EXPECT_EQ(rb.data<float>()[i], static_cast<float>(b.data<double>()[i]));
+  for (std::int64_t i = 0; i < 4; ++i)
+    EXPECT_EQ(rb.data<float>()[i], static_cast<float>(b.data<double>()[i]));
   const Tensor rc = f.read_i32("ids");
   EXPECT_EQ(std::memcmp(rc.raw(), c.raw(), c.nbytes()), 0);
   EXPECT_EQ(f.read_f32("scalar").numel(), 1);
@@ -113,7 +115,8 @@ TEST(Safetensors, ConvertsHalfPrecisionExactly) {
     const auto bits = static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(v) >> 16);
     bf16.append(reinterpret_cast<const char*>(&bits), 2);
   }
-  for (std::uint16_t bits : {0x3C00, 0xC100, 0x7BFF, 0x0001, 0x8000, 0x7C00}) f16.append(reinterpret_cast<const char*>(&bits), 2);
+  for (std::uint16_t bits : {0x3C00, 0xC100, 0x7BFF, 0x0001, 0x8000, 0x7C00})
+    f16.append(reinterpret_cast<const char*>(&bits), 2);
   const std::string header = R"({"h":{"dtype":"F16","shape":[6],"data_offsets":[0,12]},)"
                              R"("b":{"dtype":"BF16","shape":[2,3],"data_offsets":[12,24]}})";
   write_all(dir.file("h.safetensors"), file_bytes(header + "   ", f16 + bf16));  // padded header
@@ -159,8 +162,9 @@ TEST(Safetensors, RejectsMalformedFiles) {
       {with(R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})"), "must be a non-negative integer"},
       {with(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})"), "has begin after end"},
       {with(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0]}})"), "expected [begin, end]"},
-      {with(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
-            R"("c":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})"),
+      {with(
+           R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
+           R"("c":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})"),
        "overlap"},
       {with(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})"), "belong to no tensor"},
       {with(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"__metadata__":{"k":1}})"),
@@ -194,7 +198,8 @@ void write_shards(const TempDir& dir, const std::string& index) {
 
 TEST(SafetensorsCheckpoint, ReadsSingleFilesAndShards) {
   TempDir dir;
-  write_shards(dir, R"({"metadata": {"total_size": 32}, "weight_map": {"x": "model-00001-of-00002.safetensors",
+  write_shards(dir,
+               R"({"metadata": {"total_size": 32}, "weight_map": {"x": "model-00001-of-00002.safetensors",
       "y": "model-00001-of-00002.safetensors", "z": "model-00002-of-00002.safetensors"}})");
   const SafetensorsCheckpoint c = SafetensorsCheckpoint::open(dir.path().string());
   EXPECT_EQ(c.names(), (std::vector<std::string>{"x", "y", "z"}));
@@ -241,12 +246,15 @@ TEST(SafetensorsCheckpoint, RejectsInconsistentIndexes) {
   b.add("y", ramp({1}, DType::F32, 1));
   a.write(dup.file(s1));
   b.write(dup.file(s2));
-  write_all(dup.file("model.safetensors.index.json"), R"({"weight_map": {"x": ")" + s1 + R"(", "y": ")" + s2 + R"("}})");
-  EXPECT_NE(error_of([&] { SafetensorsCheckpoint::open(dup.path().string()); }).find("\"x\" is stored in both"),
-            std::string::npos);
+  write_all(dup.file("model.safetensors.index.json"),
+            R"({"weight_map": {"x": ")" + s1 + R"(", "y": ")" + s2 + R"("}})");
+  EXPECT_NE(
+      error_of([&] { SafetensorsCheckpoint::open(dup.path().string()); }).find("\"x\" is stored in both"),
+      std::string::npos);
   TempDir none;
-  EXPECT_NE(error_of([&] { SafetensorsCheckpoint::open(none.path().string()); })
-                .find("has neither model.safetensors nor model.safetensors.index.json"),
+  EXPECT_NE(error_of([&] {
+              SafetensorsCheckpoint::open(none.path().string());
+            }).find("has neither model.safetensors nor model.safetensors.index.json"),
             std::string::npos);
 }
 
