@@ -133,7 +133,8 @@ std::vector<std::string> split(std::string_view s, const pcre2_code* re, Behavio
   }
   if (last < s.size()) parts.emplace_back(s.substr(last), invert);
   std::vector<std::string> out;
-  bool glue_next = false;  // MergedWithNext: the previous delimiter waits for the next piece
+  if (b == Behavior::MergedWithNext) std::reverse(parts.begin(), parts.end());
+  bool previous_delim = false;  // tokenizers merges a delimiter only into a piece that is not one
   for (const auto& [text, delim] : parts) {
     switch (b) {
       case Behavior::Isolated:
@@ -143,21 +144,21 @@ std::vector<std::string> split(std::string_view s, const pcre2_code* re, Behavio
         if (!delim) out.emplace_back(text);
         break;
       case Behavior::MergedWithPrevious:
-        if (delim && !out.empty() && !glue_next)
+        if (delim && !previous_delim && !out.empty())
           out.back() += text;
         else
           out.emplace_back(text);
-        glue_next = false;
         break;
-      case Behavior::MergedWithNext:
-        if (glue_next)
-          out.back() += text;
+      case Behavior::MergedWithNext:  // walked backwards: "previous" is the next piece
+        if (delim && !previous_delim && !out.empty())
+          out.back().insert(0, text);
         else
           out.emplace_back(text);
-        glue_next = delim;
         break;
     }
+    previous_delim = delim;
   }
+  if (b == Behavior::MergedWithNext) std::reverse(out.begin(), out.end());
   return out;
 }
 

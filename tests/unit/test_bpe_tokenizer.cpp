@@ -128,6 +128,19 @@ TEST(BpeTokenizer, SplitStepsAndIgnoreMerges) {
       {"type", "Split"}, {"pattern", {{"Regex", "\\p{L}+"}}}, {"behavior", "Removed"}, {"invert", true}};
   t = BpeTokenizer::from_json(j.dump(), "mem");
   EXPECT_EQ(t.encode("ab, c!"), (std::vector<std::int32_t>{id_of(t, "ab"), 'c'}));
+  // MergedWithPrevious / MergedWithNext on "a-b--c" (tokenizers' documented example shape: a delimiter
+  // joins its neighbour unless that neighbour is a delimiter): "a-" "b-" "-" "c" and "a" "-b" "-" "-c",
+  // seen through merges that can only apply inside a piece.
+  Json m = tokenizer_json({{"a", "-"}, {"b", "-"}, {"-", "b"}, {"-", "c"}}, pre);
+  m["pre_tokenizer"]["pretokenizers"][0] = {{"type", "Split"},
+                                            {"pattern", {{"String", "-"}}},
+                                            {"behavior", "MergedWithPrevious"},
+                                            {"invert", false}};
+  t = BpeTokenizer::from_json(m.dump(), "mem");
+  EXPECT_EQ(t.encode("a-b--c"), (std::vector<std::int32_t>{id_of(t, "a-"), id_of(t, "b-"), '-', 'c'}));
+  m["pre_tokenizer"]["pretokenizers"][0]["behavior"] = "MergedWithNext";
+  t = BpeTokenizer::from_json(m.dump(), "mem");
+  EXPECT_EQ(t.encode("a-b--c"), (std::vector<std::int32_t>{'a', id_of(t, "-b"), '-', id_of(t, "-c")}));
   // ignore_merges: a word that is in the vocabulary is one token even where the merges would not get
   // there ("ac" is added to the vocabulary without a merge).
   j["model"]["vocab"]["ac"] = 300;
