@@ -214,6 +214,7 @@ Tensor SafetensorsFile::read_f32(const std::string& name) const {
   Tensor t = Tensor::empty(e.shape, DType::F32);
   float* out = t.data<float>();
   const auto n = static_cast<std::size_t>(t.numel());
+  if (n == 0) return t;  // an empty tensor has no bytes (and memcpy no null pointers)
   if (e.dtype == "F32") {
     std::memcpy(out, b.data(), n * 4);
   } else if (e.dtype == "F64") {
@@ -241,6 +242,7 @@ Tensor SafetensorsFile::read_i32(const std::string& name) const {
   Tensor t = Tensor::empty(e.shape, DType::I32);
   std::int32_t* out = t.data<std::int32_t>();
   const auto n = static_cast<std::size_t>(t.numel());
+  if (n == 0) return t;
   if (e.dtype == "I32") {
     std::memcpy(out, b.data(), n * 4);
     return t;
