@@ -1,6 +1,7 @@
 #include "io/hf_olmo2.hpp"
 
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "core/error.hpp"
