@@ -1,5 +1,6 @@
 # Finds quopt's dependencies the standard way and exposes each as one imported target:
-#   MPI::MPI_CXX, quopt::hdf5, quopt::kokkos, quopt::blas, quopt::sentencepiece, toml11::toml11, CLI11::CLI11, GTest
+#   MPI::MPI_CXX, quopt::hdf5, quopt::kokkos, quopt::blas, quopt::sentencepiece, toml11::toml11, CLI11::CLI11, GTest,
+#   nlohmann_json::nlohmann_json, quopt::pcre2
 include(CheckSymbolExists)
 
 find_package(MPI REQUIRED COMPONENTS C CXX)
@@ -67,6 +68,16 @@ if(QUOPT_SPM_TRAIN_LIB)
 else()
   message(FATAL_ERROR "libsentencepiece_train not found: install libsentencepiece-dev (Debian) or sentencepiece (Spack)")
 endif()
+
+# --- JSON (task files, safetensors headers, Hugging Face config.json and tokenizer.json) -------
+find_package(nlohmann_json 3.10 REQUIRED)
+set_package_properties(nlohmann_json PROPERTIES TYPE REQUIRED PURPOSE "JSON: task files, safetensors, Hugging Face files")
+
+# --- PCRE2 (8-bit, UTF + Unicode properties): the pre-tokenizer regex of Hugging Face BPE tokenizers --
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+add_library(quopt::pcre2 INTERFACE IMPORTED)
+target_link_libraries(quopt::pcre2 INTERFACE PkgConfig::PCRE2)
+target_compile_definitions(quopt::pcre2 INTERFACE PCRE2_CODE_UNIT_WIDTH=8)
 
 # --- TOML, CLI, tests --------------------------------------------------------------------
 find_package(toml11 REQUIRED)

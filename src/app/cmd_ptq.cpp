@@ -106,7 +106,8 @@ int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<s
   return 0;
 }
 
-int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string& scheme) {
+int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string& scheme,
+             const std::string& logits_file) {
   const LoadedConfig lc = load_config(a);
   const RunConfig& cfg = lc.run;
   const std::string run_file = run_dir + "/run.h5";
@@ -124,6 +125,7 @@ int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string&
   H5File f = H5File::open_rw(run_file, MPI_COMM_WORLD);
   write_eval(f, group, r);
   f.close();
+  if (!logits_file.empty()) write_token_outputs(logits_file, *model, data, cfg, run_dir, scheme);
   return 0;
 }
 

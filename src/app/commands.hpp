@@ -26,10 +26,18 @@ struct BenchArgs {
 int cmd_bench(const CommonArgs& a, const BenchArgs& b);
 // quopt ptq CONFIG --run DIR: quantize DIR/run.h5 with each scheme, evaluate, write /quant/<scheme>.
 int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& schemes);
-// quopt eval CONFIG --run DIR [--quant SCHEME]: validation loss/perplexity and task accuracies.
-int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string& scheme);
+// quopt eval CONFIG --run DIR [--quant SCHEME] [--logits FILE]: validation loss/perplexity and task
+// accuracies; with --logits, the model's logits and per-token losses on one validation batch as
+// safetensors (eval/token_outputs.hpp).
+int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string& scheme,
+             const std::string& logits_file = "");
 // quopt analyze CONFIG --run DIR --quant SCHEME: outlier metrics and the ABC decomposition.
 int cmd_analyze(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& schemes);
+// quopt export CONFIG --run DIR --to HF_DIR [--quant SCHEME]: a Hugging Face Olmo2 directory.
+int cmd_export(const CommonArgs& a, const std::string& run_dir, const std::string& to,
+               const std::string& scheme);
+// quopt import HF_DIR --out DIR: a Hugging Face Olmo2 checkpoint as a quopt run directory.
+int cmd_import(const std::string& hf_dir, const std::string& out_dir);
 int cmd_study_plan(const std::string& study, bool count_only);
 // index < 0: every run; stage: train, ptq, analyze or all.
 int cmd_study_run(const std::string& study, std::int64_t index, const std::string& stage);

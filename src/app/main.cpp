@@ -65,11 +65,33 @@ int main(int argc, char** argv) {
   add_common(c_eval, eval, false);
   c_eval->add_option("--run", run_dir, "run directory holding run.h5")->required();
   c_eval->add_option("--quant", eval_scheme, "evaluate the model quantized with this scheme");
+  std::string logits_file;
+  c_eval
+      ->add_option("--logits", logits_file,
+                   "also write the logits and per-token losses of one validation batch to FILE (safetensors)")
+      ->type_name("FILE");
   auto* c_analyze =
       app.add_subcommand("analyze", "outlier metrics and the ABC decomposition of a quantized run");
   add_common(c_analyze, analyze, false);
   c_analyze->add_option("--run", run_dir, "run directory holding run.h5 (after quopt ptq)")->required();
   c_analyze->add_option("--quant", schemes, "scheme(s) recorded by quopt ptq (default: quant.schemes)");
+
+  quopt::app::CommonArgs exp;
+  std::string hf_dir, export_scheme;
+  auto* c_export = app.add_subcommand(
+      "export",
+      "write a run's model as a Hugging Face Olmo2 directory (config.json, model.safetensors, tokenizer)");
+  add_common(c_export, exp, false);
+  c_export->add_option("--run", run_dir, "run directory holding run.h5")->required();
+  c_export->add_option("--to", hf_dir, "output directory for transformers / lm-eval")->required();
+  c_export->add_option("--quant", export_scheme, "export the fake-quantized weights of this PTQ scheme");
+  std::string import_out;
+  auto* c_import =
+      app.add_subcommand("import", "read a Hugging Face Olmo2 checkpoint into a quopt run directory");
+  c_import->add_option("hf_dir", hf_dir, "Hugging Face model directory (config.json, *.safetensors)")
+      ->required();
+  c_import->add_option("--out", import_out, "run directory to create (run.h5, config.toml, tokenizer)")
+      ->required();
 
   auto* c_study = app.add_subcommand("study", "plan or run a study (sizes x optimizers x learning rates)");
   c_study->require_subcommand(1);
@@ -98,7 +120,9 @@ int main(int argc, char** argv) {
     if (*c_info) return quopt::app::cmd_info(info);
     if (*c_bench) return quopt::app::cmd_bench(bench, bench_args);
     if (*c_ptq) return quopt::app::cmd_ptq(ptq, run_dir, schemes);
-    if (*c_eval) return quopt::app::cmd_eval(eval, run_dir, eval_scheme);
+    if (*c_eval) return quopt::app::cmd_eval(eval, run_dir, eval_scheme, logits_file);
+    if (*c_export) return quopt::app::cmd_export(exp, run_dir, hf_dir, export_scheme);
+    if (*c_import) return quopt::app::cmd_import(hf_dir, import_out);
     if (*c_analyze) return quopt::app::cmd_analyze(analyze, run_dir, schemes);
     if (*c_plan) return quopt::app::cmd_study_plan(study_file, count_only);
     if (*c_run) return quopt::app::cmd_study_run(study_file, index, stage);

@@ -4,10 +4,13 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 #include "eval/builtin_task.hpp"
 #include "eval/task.hpp"
+#include "eval/token_outputs.hpp"
 #include "io/batch_loader.hpp"
 #include "io/run_file.hpp"
+#include "io/safetensors.hpp"
 
 namespace quopt::app {
 
@@ -77,6 +80,28 @@ std::string describe(const EvalResult& r) {
     s += buf;
   }
   return s;
+}
+
+void write_token_outputs(const std::string& path, const Olmo2& model, const EvalData& data,
+                         const RunConfig& cfg, const std::string& run_dir, const std::string& scheme) {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank == 0) {
+    const TokenOutputs o =
+        model_token_outputs(model, data.val, cfg.train.micro_batch_size, cfg.train.micro_batch_size);
+    SafetensorsWriter w;
+    w.add("tokens", o.tokens);
+    w.add("targets", o.targets);
+    w.add("logits", o.logits);
+    w.add("loss", o.loss);
+    w.set_metadata("run", run_dir);
+    w.set_metadata("quant", scheme.empty() ? "none" : scheme);
+    w.set_metadata("val", cfg.data.val);
+    w.write(path);
+    log_info("wrote logits and per-token losses of ", o.tokens.dim(0), " validation windows of ",
+             o.tokens.dim(1), " tokens to ", path);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
 }
 
 void write_eval(H5File& f, const std::string& group, const EvalResult& r) {

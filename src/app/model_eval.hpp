@@ -39,6 +39,12 @@ std::string describe(const EvalResult& r);
 // analysis and the recorded activations use (the first one).
 std::vector<Tensor> calibration_batches(const RunConfig& cfg);
 
+// Rank 0 writes the model's outputs on the first validation batch (train.micro_batch_size windows) to
+// `path` as safetensors: tokens, targets (i32 [W, T]), logits (f32 [W, T, V]), loss (f32 [W, T]), with
+// the run, scheme and config in the metadata.
+void write_token_outputs(const std::string& path, const Olmo2& model, const EvalData& data,
+                         const RunConfig& cfg, const std::string& run_dir, const std::string& scheme);
+
 // Collective: writes val_loss, perplexity, tokens as attributes of `group` and each task's acc,
 // acc_norm, n under group/tasks/<name> (replacing what is there).
 void write_eval(H5File& f, const std::string& group, const EvalResult& r);

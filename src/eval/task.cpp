@@ -3,18 +3,12 @@
 #include <algorithm>
 
 #include "core/error.hpp"
-#include "eval/json.hpp"
+#include "io/json.hpp"
 #include "io/tokenizer.hpp"
 
 namespace quopt {
 
 namespace {
-
-// "a string", "an array", ... for messages.
-std::string a_type(const Json& j) {
-  const std::string t = json_type_name(j.type());
-  return (t[0] == 'a' || t[0] == 'o' ? "an " : "a ") + t;
-}
 
 bool is_blank(std::string_view line) {
   return std::all_of(line.begin(), line.end(),
@@ -30,47 +24,53 @@ McExample parse_example(std::string_view line, const std::string& where) {
          "{\"context\": \"...\", \"choices\": [\"...\", \"...\"], \"label\": 0}");
   }
   if (!j.is_object())
-    fail(where, ": the line is ", a_type(j),
+    fail(where, ": the line is ", json_a_type(j),
          " in JSON, expected an object with keys \"context\", \"choices\" and \"label\"");
 
   McExample ex;
   ex.id = where;
-  if (const Json* id = j.find("id")) {
+  // Member by key, or nullptr when absent.
+  const auto find = [&j](const char* key) -> const Json* {
+    const auto it = j.find(key);
+    return it == j.end() ? nullptr : &*it;
+  };
+  if (const Json* id = find("id")) {
     if (id->is_string())
-      ex.id = id->as_string();
-    else if (id->is_integer())
-      ex.id = std::to_string(id->as_int());
+      ex.id = id->get<std::string>();
+    else if (json_is_int64(*id))
+      ex.id = std::to_string(id->get<std::int64_t>());
     else
-      fail(where, ": \"id\" is ", a_type(*id), ", expected a string or an integer");
+      fail(where, ": \"id\" is ", json_a_type(*id), ", expected a string or an integer");
   }
 
-  const Json* ctx = j.find("context");
+  const Json* ctx = find("context");
   if (!ctx) fail(where, ": missing key \"context\" (the text the choices continue; may be \"\")");
-  if (!ctx->is_string()) fail(where, ": \"context\" is ", a_type(*ctx), ", expected a string");
-  ex.context = ctx->as_string();
+  if (!ctx->is_string()) fail(where, ": \"context\" is ", json_a_type(*ctx), ", expected a string");
+  ex.context = ctx->get<std::string>();
 
-  const Json* choices = j.find("choices");
+  const Json* choices = find("choices");
   if (!choices) fail(where, ": missing key \"choices\" (a list of at least 2 strings)");
   if (!choices->is_array())
-    fail(where, ": \"choices\" is ", a_type(*choices), ", expected a list of at least 2 strings");
-  const auto& items = choices->as_array();
+    fail(where, ": \"choices\" is ", json_a_type(*choices), ", expected a list of at least 2 strings");
+  const Json& items = *choices;
   if (items.size() < 2)
     fail(where, ": \"choices\" has ", items.size(), " entr", items.size() == 1 ? "y" : "ies",
          ", a multiple-choice example needs at least 2");
   for (std::size_t c = 0; c < items.size(); ++c) {
-    if (!items[c].is_string()) fail(where, ": choices[", c, "] is ", a_type(items[c]), ", expected a string");
-    if (items[c].as_string().empty())
+    if (!items[c].is_string())
+      fail(where, ": choices[", c, "] is ", json_a_type(items[c]), ", expected a string");
+    if (items[c].get_ref<const std::string&>().empty())
       fail(where, ": choices[", c, "] is empty; every choice needs some text to score");
-    ex.choices.push_back(items[c].as_string());
+    ex.choices.push_back(items[c].get<std::string>());
   }
 
-  const Json* label = j.find("label");
+  const Json* label = find("label");
   if (!label) fail(where, ": missing key \"label\" (0-based index of the right choice)");
-  if (!label->is_integer())
+  if (!json_is_int64(*label))
     fail(where, ": \"label\" must be an integer (0-based index of the right choice), got ",
-         label->is_number() ? std::string("a non-integer number") : a_type(*label),
-         label->is_string() ? cat(" \"", label->as_string(), "\"") : std::string());
-  ex.label = label->as_int();
+         label->is_number() ? std::string("a non-integer number") : json_a_type(*label),
+         label->is_string() ? cat(" \"", label->get<std::string>(), "\"") : std::string());
+  ex.label = label->get<std::int64_t>();
   const auto n = static_cast<std::int64_t>(ex.choices.size());
   if (ex.label < 0 || ex.label >= n)
     fail(where, ": \"label\" = ", ex.label, " is out of range for ", n, " choices (valid: 0 to ", n - 1, ")");

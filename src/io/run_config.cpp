@@ -65,11 +65,18 @@ Schema build_schema() {
   // [data]: produced by `quopt tokenize`.
   s.add(path_key("data.train", "", "token shard for training (required by train; empty: unset)"));
   s.add(path_key("data.val", "", "token shard for validation (empty: no validation)"));
-  s.add(path_key("data.tokenizer", "", "SentencePiece model for decoding and evaluation (empty: unset)"));
+  s.add(path_key(
+      "data.tokenizer", "",
+      "tokenizer for decoding and evaluation: a SentencePiece model, or a Hugging Face tokenizer.json "
+      "(empty: unset)"));
 
   // [tokenize]: `quopt tokenize` (SentencePiece).
   s.add(path_list_key("tokenize.inputs", {}, "text files to train the tokenizer on and to tokenize"));
   s.add(path_key("tokenize.out_dir", "", "directory for the tokenizer model and the token shards"));
+  s.add(
+      path_key("tokenize.tokenizer", "",
+               "use this tokenizer (SentencePiece model or Hugging Face tokenizer.json, e.g. of an imported "
+               "checkpoint) instead of training one; empty: train (quopt choice)"));
   s.add(int_key(
       "tokenize.vocab_size", 0, 0, kNone,
       "tokenizer vocabulary; 0 = model.vocab_size (quopt choice); may be smaller than model.vocab_size"));
@@ -269,6 +276,7 @@ RunConfig make_run_config(const Config& cfg) {
   TokenizeConfig& tk = rc.tokenize;
   tk.inputs = cfg.get_list("tokenize.inputs");
   tk.out_dir = cfg.get_string("tokenize.out_dir");
+  tk.tokenizer = cfg.get_string("tokenize.tokenizer");
   tk.vocab_size = cfg.get_int("tokenize.vocab_size");
   if (tk.vocab_size == 0) tk.vocab_size = m.vocab_size;
   if (tk.vocab_size > m.vocab_size) {

@@ -21,6 +21,7 @@ struct DataConfig {
 struct TokenizeConfig {
   std::vector<std::string> inputs;  // text files
   std::string out_dir;
+  std::string tokenizer;        // existing tokenizer to use instead of training one (empty: train)
   std::int64_t vocab_size = 0;  // 0: use model.vocab_size
   double val_fraction = 0.02;
   std::string model_type = "bpe";

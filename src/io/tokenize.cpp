@@ -55,6 +55,31 @@ double split_draw(const std::string& doc) {
   return Rng(hash_name(doc), kSplitStream).uniform();
 }
 
+// Step 3 of tokenize_corpus: a SentencePiece tokenizer trained on the train documents' lines.
+Tokenizer train_tokenizer(const TokenizeConfig& cfg, const std::vector<std::string>& docs,
+                          const std::vector<char>& in_val, std::int64_t vocab_size, TokenizeStats& st) {
+  std::vector<std::string> lines;
+  for (std::size_t i = 0; i < docs.size(); ++i) {
+    if (in_val[i]) continue;
+    for (auto& l : nonblank_lines(docs[i])) lines.push_back(std::move(l));
+  }
+  st.training_lines = std::min<std::int64_t>(
+      static_cast<std::int64_t>(lines.size()),
+      cfg.max_train_lines > 0 ? cfg.max_train_lines : std::numeric_limits<std::int64_t>::max());
+  TokenizerTrainOptions opts;
+  opts.vocab_size = vocab_size;
+  opts.model_type = cfg.model_type;
+  // One trainer thread: SentencePiece's BPE model depends on its thread count (measured with 0.1.97:
+  // 1 and 2 threads give different merges) and BPE training gains nothing from more threads, so a
+  // fixed count keeps the outputs identical across machines. Encoding below uses num_threads.
+  opts.num_threads = 1;
+  opts.max_sentences = cfg.max_train_lines;
+  const std::string origin = cfg.inputs.size() == 1
+                                 ? cfg.inputs.front()
+                                 : cat(cfg.inputs.size(), " files (", cfg.inputs.front(), ", ...)");
+  return Tokenizer::train_on_sentences(lines, opts, origin);
+}
+
 }  // namespace
 
 TokenizeStats tokenize_corpus(const TokenizeConfig& cfg, std::int64_t vocab_size, int num_threads) {
@@ -103,34 +128,14 @@ TokenizeStats tokenize_corpus(const TokenizeConfig& cfg, std::int64_t vocab_size
   if (st.train_documents == 0)
     fail("tokenize: no documents left for training in ", cfg.inputs.front(), " ...");
 
-  // 3. tokenizer on the train documents' lines
+  // 3. tokenizer on the train documents' lines, unless an existing one is given
   double t0 = wall_seconds();
-  std::vector<std::string> lines;
-  for (std::size_t i = 0; i < docs.size(); ++i) {
-    if (in_val[i]) continue;
-    for (auto& l : nonblank_lines(docs[i])) lines.push_back(std::move(l));
-  }
-  st.training_lines = std::min<std::int64_t>(
-      static_cast<std::int64_t>(lines.size()),
-      cfg.max_train_lines > 0 ? cfg.max_train_lines : std::numeric_limits<std::int64_t>::max());
-  TokenizerTrainOptions opts;
-  opts.vocab_size = vocab_size;
-  opts.model_type = cfg.model_type;
-  // One trainer thread: SentencePiece's BPE model depends on its thread count (measured with 0.1.97:
-  // 1 and 2 threads give different merges) and BPE training gains nothing from more threads, so a
-  // fixed count keeps the outputs identical across machines. Encoding below uses num_threads.
-  opts.num_threads = 1;
-  opts.max_sentences = cfg.max_train_lines;
-  const std::string origin = cfg.inputs.size() == 1
-                                 ? cfg.inputs.front()
-                                 : cat(cfg.inputs.size(), " files (", cfg.inputs.front(), ", ...)");
-  const Tokenizer tok = Tokenizer::train_on_sentences(lines, opts, origin);
-  lines.clear();
-  lines.shrink_to_fit();
+  const Tokenizer tok = cfg.tokenizer.empty() ? train_tokenizer(cfg, docs, in_val, vocab_size, st)
+                                              : Tokenizer::load(cfg.tokenizer);
   st.train_seconds = wall_seconds() - t0;
   st.vocab_size = tok.vocab_size();
   const std::int32_t eos = tok.eos_id();
-  if (eos < 0) fail("the trained tokenizer has no EOS piece");
+  if (eos < 0) fail("the tokenizer ", tok.origin(), " has no EOS token (quopt ends every document with one)");
 
   // 4. encode (documents split over threads, results kept in input order) and write
   t0 = wall_seconds();
@@ -157,7 +162,9 @@ TokenizeStats tokenize_corpus(const TokenizeConfig& cfg, std::int64_t vocab_size
   fs::create_directories(cfg.out_dir, ec);
   if (ec) fail("cannot create tokenize.out_dir ", cfg.out_dir, ": ", ec.message());
   const fs::path out(cfg.out_dir);
-  st.tokenizer_path = (out / "tokenizer.model").string();
+  // A tokenizer.json keeps its name (Tokenizer::load tells the formats apart by it).
+  st.tokenizer_path =
+      (out / (is_tokenizer_json(cfg.tokenizer) ? "tokenizer.json" : "tokenizer.model")).string();
   st.train_path = (out / "train.bin").string();
   st.val_path = (out / "val.bin").string();
   const auto vocab = static_cast<std::uint64_t>(st.vocab_size);

@@ -5,9 +5,10 @@
 //   2. each document goes to val when a hash of its text maps below val_fraction (identical documents
 //      always land in the same split), otherwise to train;
 //   3. a tokenizer is trained on the non-blank lines of the train documents (at most
-//      max_train_lines of them, evenly spaced);
-//   4. out_dir/tokenizer.model, out_dir/train.bin and out_dir/val.bin are written, each document's ids
-//      followed by EOS, documents in input order.
+//      max_train_lines of them, evenly spaced), unless tokenize.tokenizer names one to use as it is
+//      (a SentencePiece model or a Hugging Face tokenizer.json, e.g. an imported checkpoint's);
+//   4. out_dir/tokenizer.model (tokenizer.json for a given one), out_dir/train.bin and out_dir/val.bin
+//      are written, each document's ids followed by EOS, documents in input order.
 // Same inputs and settings -> byte-identical outputs.
 #include <cstdint>
 #include <string>

@@ -14,6 +14,8 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "io/bpe_tokenizer.hpp"
+#include "io/json.hpp"
 
 namespace quopt {
 
@@ -144,7 +146,47 @@ Tokenizer Tokenizer::train_on_sentences(const std::vector<std::string>& sentence
   return from_serialized(std::move(proto), cat("tokenizer trained on ", origin));
 }
 
+namespace {
+
+// The EOS token of a tokenizer.json: tokenizer_config.json's "eos_token" (a string or {"content": s})
+// when the file is there, else a conventional name.
+std::int32_t hf_eos_id(const BpeTokenizer& t, const std::string& path) {
+  const std::filesystem::path cfg = std::filesystem::path(path).parent_path() / "tokenizer_config.json";
+  if (std::filesystem::exists(cfg)) {
+    Json j;
+    try {
+      j = parse_json(read_text_file(cfg.string(), "tokenizer config"));
+    } catch (const Error& e) {
+      fail(cfg.string(), ": ", e.what());
+    }
+    if (j.is_object() && j.contains("eos_token") && !j["eos_token"].is_null()) {
+      const Json& e = j["eos_token"];
+      const std::string name = e.is_string() ? e.get<std::string>() : e.value("content", std::string());
+      const std::int32_t id = t.token_id(name);
+      if (id < 0) fail(cfg.string(), ": eos_token \"", name, "\" is not a token of ", path);
+      return id;
+    }
+  }
+  for (const char* name : {"<|endoftext|>", "</s>", "<|end_of_text|>", "<eos>"})
+    if (t.token_id(name) >= 0) return t.token_id(name);
+  return -1;
+}
+
+}  // namespace
+
+bool is_tokenizer_json(const std::string& path) {
+  return path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+}
+
 Tokenizer Tokenizer::load(const std::string& path) {
+  if (is_tokenizer_json(path)) {
+    Tokenizer t;
+    t.proto_ = read_text_file(path, "tokenizer");
+    t.bpe_ = std::make_unique<BpeTokenizer>(BpeTokenizer::from_json(t.proto_, path));
+    t.bpe_eos_ = hf_eos_id(*t.bpe_, path);
+    t.origin_ = path;
+    return t;
+  }
   return from_serialized(read_text_file(path, "tokenizer model"), path);
 }
 
@@ -161,7 +203,7 @@ Tokenizer Tokenizer::from_serialized(std::string model_proto, const std::string&
 }
 
 void Tokenizer::save(const std::string& path) const {
-  QUOPT_CHECK(sp_ != nullptr, "Tokenizer::save on an empty tokenizer");
+  QUOPT_CHECK(sp_ != nullptr || bpe_ != nullptr, "Tokenizer::save on an empty tokenizer");
   const std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
@@ -178,6 +220,7 @@ void Tokenizer::save(const std::string& path) const {
 }
 
 std::vector<std::int32_t> Tokenizer::encode(std::string_view text) const {
+  if (bpe_) return bpe_->encode(text);
   QUOPT_CHECK(sp_ != nullptr, "Tokenizer::encode on an empty tokenizer");
   std::vector<int> ids;
   const auto status = sp_->Encode(text, &ids);
@@ -186,6 +229,7 @@ std::vector<std::int32_t> Tokenizer::encode(std::string_view text) const {
 }
 
 std::string Tokenizer::decode(std::span<const std::int32_t> ids) const {
+  if (bpe_) return bpe_->decode(ids);
   QUOPT_CHECK(sp_ != nullptr, "Tokenizer::decode on an empty tokenizer");
   const std::int64_t n = vocab_size();
   for (std::int32_t id : ids)
@@ -198,16 +242,25 @@ std::string Tokenizer::decode(std::span<const std::int32_t> ids) const {
 }
 
 std::int32_t Tokenizer::eos_id() const {
+  if (bpe_) return bpe_eos_;
   QUOPT_CHECK(sp_ != nullptr, "Tokenizer::eos_id on an empty tokenizer");
   return sp_->eos_id();
 }
 
+std::int32_t Tokenizer::bos_id() const {
+  if (bpe_) return -1;  // quopt never adds BOS; a tokenizer.json's post-processor is not applied
+  QUOPT_CHECK(sp_ != nullptr, "Tokenizer::bos_id on an empty tokenizer");
+  return sp_->bos_id();
+}
+
 std::int64_t Tokenizer::vocab_size() const {
+  if (bpe_) return bpe_->vocab_size();
   QUOPT_CHECK(sp_ != nullptr, "Tokenizer::vocab_size on an empty tokenizer");
   return sp_->GetPieceSize();
 }
 
 std::string Tokenizer::piece(std::int32_t id) const {
+  if (bpe_) return bpe_->piece(id);
   QUOPT_CHECK(sp_ != nullptr, "Tokenizer::piece on an empty tokenizer");
   QUOPT_CHECK(id >= 0 && id < vocab_size(), "Tokenizer::piece: id ", id, " outside [0, ", vocab_size(), ")");
   return sp_->IdToPiece(id);

@@ -174,7 +174,8 @@ def test_versions_fetch_from_the_checkout(Quopt):
 def test_dependencies(Quopt):
     deps = _deps(Quopt)
     unconditional = {re.split(r"[@ +~]", s)[0]: s for s, when, _ in deps if when is None}
-    for name in ["mpi", "hdf5", "kokkos", "openblas", "sentencepiece", "toml11", "cli11", "cmake", "c", "cxx"]:
+    for name in ["mpi", "hdf5", "kokkos", "openblas", "sentencepiece", "toml11", "cli11", "nlohmann-json", "pcre2",
+                 "cmake", "c", "cxx"]:
         assert name in unconditional, f"no unconditional depends_on('{name}...')"
     assert "+mpi" in unconditional["hdf5"], "parallel HDF5 is required (MPI-IO)"
     build_only = {s.split("@")[0] for s, when, t in deps if t == "build"}
@@ -268,7 +269,8 @@ def test_spack_yaml_cpu_and_cuda(env):
 
     with_cuda = _expanded_specs(env, {})
     cpu_only = _expanded_specs(env, {"QUOPT_SPACK_CUDA": "0"})
-    need = {"cmake", "kokkos", "openmpi", "hdf5", "openblas", "sentencepiece", "toml11", "cli11", "googletest"}
+    need = {"cmake", "kokkos", "openmpi", "hdf5", "openblas", "sentencepiece", "toml11", "cli11", "nlohmann-json", "pcre2",
+            "googletest"}
     assert need <= names(cpu_only), need - names(cpu_only)
     assert {"cuda", "nccl"} <= names(with_cuda)
     assert not {"cuda", "nccl"} & names(cpu_only)

@@ -15,6 +15,7 @@
 #include "io/tokenizer.hpp"
 #include "model/olmo2.hpp"
 #include "support/error_of.hpp"
+#include "support/temp_dir.hpp"
 #include "support/text_gen.hpp"
 
 namespace quopt::evaltest {
@@ -78,24 +79,6 @@ inline double brute_loglik(const Olmo2& model, const std::vector<std::int32_t>& 
   return total;
 }
 
-// A fresh temporary directory, removed with the object.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "quopt_eval_XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using testing::TempDir;
 
 }  // namespace quopt::evaltest

@@ -75,6 +75,7 @@ TEST(RunConfigSchema, HasEveryKeyOfTheStructs) {
                                           "data.tokenizer",
                                           "tokenize.inputs",
                                           "tokenize.out_dir",
+                                          "tokenize.tokenizer",
                                           "tokenize.vocab_size",
                                           "tokenize.val_fraction",
                                           "tokenize.model_type",

@@ -51,6 +51,8 @@ class Quopt(CMakePackage, CudaPackage):
     depends_on("sentencepiece")
     depends_on("toml11@3.7:")  # the versions Debian 12 ships and quopt is built with: 3.7.1
     depends_on("cli11@2.1:")  # and 2.1.2
+    depends_on("nlohmann-json@3.10:")  # Debian 12 ships 3.11.2
+    depends_on("pcre2")  # Unicode regex of Hugging Face tokenizers' pre-tokenizers
     depends_on("googletest", when="+tests")
 
     depends_on("cuda@12:", when="+cuda")  # nvcc 12 for C++20 device code (cmake/QuoptCuda.cmake)
