@@ -1,6 +1,6 @@
 # Finds quopt's dependencies the standard way and exposes each as one imported target:
 #   MPI::MPI_CXX, quopt::hdf5, quopt::kokkos, quopt::blas, quopt::sentencepiece, toml11::toml11, CLI11::CLI11, GTest,
-#   nlohmann_json::nlohmann_json, quopt::pcre2
+#   nlohmann_json::nlohmann_json, quopt::pcre2, quopt::xxhash
 include(CheckSymbolExists)
 
 find_package(MPI REQUIRED COMPONENTS C CXX)
@@ -79,9 +79,13 @@ add_library(quopt::pcre2 INTERFACE IMPORTED)
 target_link_libraries(quopt::pcre2 INTERFACE PkgConfig::PCRE2)
 target_compile_definitions(quopt::pcre2 INTERFACE PCRE2_CODE_UNIT_WIDTH=8)
 
-# --- TOML, CLI, tests --------------------------------------------------------------------
+# --- TOML, checksums, CLI, tests --------------------------------------------------------------------
 find_package(toml11 REQUIRED)
 set_package_properties(toml11 PROPERTIES TYPE REQUIRED PURPOSE "configuration files")
+# xxHash installs a pkg-config file (Debian's libxxhash-dev and Spack's xxhash alike), no CMake package.
+pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash>=0.8)
+add_library(quopt::xxhash INTERFACE IMPORTED)
+target_link_libraries(quopt::xxhash INTERFACE PkgConfig::XXHASH)
 find_package(CLI11 REQUIRED)
 set_package_properties(CLI11 PROPERTIES TYPE REQUIRED PURPOSE "command line")
 if(QUOPT_ENABLE_TESTS)
