@@ -8,11 +8,14 @@
 
 #include <cblas.h>
 
-#include <Kokkos_Core.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
+
+#include "kernels/host/host_policy.hpp"
+#include "kernels/host/threads.hpp"
+#include "kernels/host/vec_exp.hpp"
 
 namespace quopt::kernels::host {
 namespace {
@@ -78,11 +81,8 @@ void forward_head(const AttentionDims& d, const Task& tk, std::int64_t h, T scal
       const std::int64_t n = i0 + r + 1;  // row i attends to keys 0..i
       T m = row[0];
       for (std::int64_t j = 1; j < n; ++j) m = std::max(m, row[j]);
-      double sum = 0.0;
-      for (std::int64_t j = 0; j < n; ++j) {
-        row[j] = std::exp(row[j] - m);
-        sum += static_cast<double>(row[j]);
-      }
+      exp_shifted_inplace(row, n, m);
+      const double sum = sum_lanes(row, n);
       const T inv = static_cast<T>(1.0 / sum);
       for (std::int64_t j = 0; j < n; ++j) row[j] *= inv;
       for (std::int64_t j = n; j < cols; ++j) row[j] = T(0);
@@ -125,7 +125,7 @@ void backward_task(const AttentionDims& d, const Task& tk, T scale, const T* dou
         T* row = p.data() + r * cols;
         const std::int64_t n = i0 + r + 1;
         const T l = lh[i0 + r];
-        for (std::int64_t j = 0; j < n; ++j) row[j] = std::exp(row[j] - l);
+        exp_shifted_inplace(row, n, l);
         for (std::int64_t j = n; j < cols; ++j) row[j] = T(0);
         // delta_i = rowsum(dO_i * O_i) (= sum_j P_ij dP_ij; FlashAttention-2, Dao 2023, Alg. 2).
         const T* dorow = doh + qo + r * tk.ldq;
@@ -164,9 +164,8 @@ void attention_forward(const AttentionDims& d, const T* q, const T* k, const T* 
     const std::int64_t b = i / d.heads, h = i % d.heads;
     forward_head(d, Task(d, b * d.kv_heads + h / group), h, scale, q, k, v, out, lse);
   };
-  Kokkos::parallel_for("quopt::host::attention_forward",
-                       Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace>(0, n_tasks), task);
-  Kokkos::fence();
+  const SingleThreadedBlas one_blas_thread_per_task(host_threads() > 1 && n_tasks > 1);
+  host_for("quopt::host::attention_forward", n_tasks, task, d.seq * d.seq * d.head_dim);
 }
 
 template <class T>
@@ -178,9 +177,8 @@ void attention_backward(const AttentionDims& d, const T* dout, const T* q, const
   const auto task = [&](const std::int64_t i) {
     backward_task(d, Task(d, i), scale, dout, q, k, v, out, lse, dq, dk, dv);
   };
-  Kokkos::parallel_for("quopt::host::attention_backward",
-                       Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace>(0, n_tasks), task);
-  Kokkos::fence();
+  const SingleThreadedBlas one_blas_thread_per_task(host_threads() > 1 && n_tasks > 1);
+  host_for("quopt::host::attention_backward", n_tasks, task, 4 * d.seq * d.seq * d.head_dim);
 }
 
 template void attention_forward<float>(const AttentionDims&, const float*, const float*, const float*, float*,

@@ -1,23 +1,32 @@
-// Host softmax cross-entropy (see cross_entropy.hpp). One Kokkos iteration per row; the per-row
-// losses are kept in double and summed serially afterwards so the total is deterministic.
+// Host softmax cross-entropy (see cross_entropy.hpp). One host-loop iteration per row; the per-row
+// losses are kept in double and summed serially afterwards so the total is deterministic. exp runs in
+// the working precision (vec_expf for fp32, vectorised; vec_exp.hpp), max, sums and products in double.
 #include "kernels/host/cross_entropy.hpp"
 
-#include <Kokkos_Core.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
+#include "kernels/host/host_policy.hpp"
+#include "kernels/host/vec_exp.hpp"
+
 namespace quopt::kernels::host {
+
 namespace {
-
-// exp of a shifted logit in the working precision: float exp for fp32 is about twice as fast as
-// double exp and accurate to fp32 rounding; max, sums and products stay in double.
+// max_j x[j] over kExpLanes interleaved lanes (vectorisable; max is exact, so the order is immaterial).
 template <class T>
-inline double exp_shifted(double shifted) {
-  return static_cast<double>(std::exp(static_cast<T>(shifted)));
+T row_max(const T* x, std::int64_t n) {
+  T lane[kExpLanes];
+  for (std::int64_t k = 0; k < kExpLanes; ++k) lane[k] = x[0];
+  std::int64_t j = 0;
+  for (; j + kExpLanes <= n; j += kExpLanes)
+    for (std::int64_t k = 0; k < kExpLanes; ++k) lane[k] = x[j + k] > lane[k] ? x[j + k] : lane[k];
+  T m = x[0];
+  for (; j < n; ++j) m = x[j] > m ? x[j] : m;
+  for (std::int64_t k = 0; k < kExpLanes; ++k) m = lane[k] > m ? lane[k] : m;
+  return m;
 }
-
 }  // namespace
 
 template <class T>
@@ -28,10 +37,9 @@ double cross_entropy_forward(const T* logits, const std::int32_t* targets, std::
   double* rl = row_loss.data();
   const auto row = [=](const std::int64_t i) {
     const T* x = logits + i * vocab;
-    double m = static_cast<double>(x[0]);
-    for (std::int64_t j = 1; j < vocab; ++j) m = std::max(m, static_cast<double>(x[j]));
-    double sum = 0.0;
-    for (std::int64_t j = 0; j < vocab; ++j) sum += exp_shifted<T>(static_cast<double>(x[j]) - m);
+    const T mt = row_max(x, vocab);
+    const double m = static_cast<double>(mt);
+    const double sum = sum_exp_shifted(x, vocab, mt);
     const double l = m + std::log(sum);
     lse[i] = static_cast<T>(l);
     const std::int32_t t = targets[i];
@@ -39,9 +47,7 @@ double cross_entropy_forward(const T* logits, const std::int32_t* targets, std::
     loss[i] = static_cast<T>(li);
     rl[i] = li;
   };
-  Kokkos::parallel_for("quopt::host::cross_entropy_forward",
-                       Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace>(0, n), row);
-  Kokkos::fence();
+  host_for("quopt::host::cross_entropy_forward", n, row, vocab);
   double total = 0.0;
   for (std::int64_t i = 0; i < n; ++i) total += rl[i];
   return total;
@@ -64,14 +70,12 @@ void cross_entropy_backward(const T* logits, const std::int32_t* targets, const 
     const double l = static_cast<double>(lse[i]);
     // d/dx_j [lse - x_t + z lse^2] = p_j (1 + 2 z lse) - [j == t]  (z-loss: PaLM, Chowdhery et al. 2022).
     const double c = dscale * (1.0 + 2.0 * z_loss_coef * l);
-    for (std::int64_t j = 0; j < vocab; ++j) {
-      const double g = c * exp_shifted<T>(static_cast<double>(x[j]) - l);
-      dx[j] = static_cast<T>(j == t ? g - dscale : g);
-    }
+    const T lt = lse[i];
+    const double pt = static_cast<double>(exp_of(x[t] - lt));  // before dx[t] may overwrite x[t]
+    for (std::int64_t j = 0; j < vocab; ++j) dx[j] = static_cast<T>(c * static_cast<double>(exp_of(x[j] - lt)));
+    dx[t] = static_cast<T>(c * pt - dscale);
   };
-  Kokkos::parallel_for("quopt::host::cross_entropy_backward",
-                       Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace>(0, n), row);
-  Kokkos::fence();
+  host_for("quopt::host::cross_entropy_backward", n, row, vocab);
 }
 
 template double cross_entropy_forward<float>(const float*, const std::int32_t*, std::int64_t, std::int64_t,

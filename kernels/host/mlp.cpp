@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/host/host_policy.hpp"
+#include "kernels/host/vec_exp.hpp"
 
 namespace quopt::kernels::host {
 
@@ -10,13 +11,13 @@ namespace {
 // 1 / (1 + e^-g): for g -> -inf the exponential overflows to inf and the result is 0, never NaN.
 template <class T>
 T sigmoid(T g) {
-  return T(1) / (T(1) + std::exp(-g));
+  return T(1) / (T(1) + exp_of(-g));  // vec_expf for fp32 (vec_exp.hpp)
 }
 }  // namespace
 
 template <class T>
 void relu2_forward(const T* x, T* y, std::int64_t n) {
-  Kokkos::parallel_for("quopt::host::relu2_forward", HostRange(0, n), [=](const std::int64_t i) {
+  host_for("quopt::host::relu2_forward", n, [=](const std::int64_t i) {
     const T r = x[i] > T(0) ? x[i] : T(0);
     y[i] = r * r;
   });
@@ -24,7 +25,7 @@ void relu2_forward(const T* x, T* y, std::int64_t n) {
 
 template <class T>
 void relu2_backward(const T* dy, const T* x, T* dx, std::int64_t n) {
-  Kokkos::parallel_for("quopt::host::relu2_backward", HostRange(0, n), [=](const std::int64_t i) {
+  host_for("quopt::host::relu2_backward", n, [=](const std::int64_t i) {
     const T r = x[i] > T(0) ? x[i] : T(0);
     dx[i] = T(2) * r * dy[i];
   });
@@ -32,7 +33,7 @@ void relu2_backward(const T* dy, const T* x, T* dx, std::int64_t n) {
 
 template <class T>
 void swiglu_forward(const T* gate, const T* up, T* y, std::int64_t n) {
-  Kokkos::parallel_for("quopt::host::swiglu_forward", HostRange(0, n), [=](const std::int64_t i) {
+  host_for("quopt::host::swiglu_forward", n, [=](const std::int64_t i) {
     const T g = gate[i];
     y[i] = g * sigmoid(g) * up[i];
   });
@@ -40,7 +41,7 @@ void swiglu_forward(const T* gate, const T* up, T* y, std::int64_t n) {
 
 template <class T>
 void swiglu_backward(const T* dy, const T* gate, const T* up, T* dgate, T* dup, std::int64_t n) {
-  Kokkos::parallel_for("quopt::host::swiglu_backward", HostRange(0, n), [=](const std::int64_t i) {
+  host_for("quopt::host::swiglu_backward", n, [=](const std::int64_t i) {
     // Read every input before writing, so outputs may alias inputs elementwise.
     const T g = gate[i], u = up[i], d = dy[i];
     const T s = sigmoid(g);

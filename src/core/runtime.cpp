@@ -5,6 +5,7 @@
 #include <Kokkos_Core.hpp>
 
 #include "core/log.hpp"
+#include "kernels/host/threads.hpp"
 
 namespace quopt {
 
@@ -14,6 +15,14 @@ Runtime::Runtime(int& argc, char**& argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
   set_log_rank(rank_);
+  {  // ranks sharing this node split its cores between their host threads (kernels/host/threads.hpp)
+    MPI_Comm node = MPI_COMM_NULL;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node);
+    int on_node = 1;
+    MPI_Comm_size(node, &on_node);
+    MPI_Comm_free(&node);
+    kernels::host::configure_host_threads(on_node);
+  }
   Kokkos::InitArguments args;
   args.disable_warnings = true;
   Kokkos::initialize(args);
