@@ -15,7 +15,7 @@
 
 #include "kernels/host/host_policy.hpp"
 #include "kernels/host/threads.hpp"
-#include "kernels/host/vec_exp.hpp"
+#include "kernels/host/softmax_loops.hpp"
 
 namespace quopt::kernels::host {
 namespace {

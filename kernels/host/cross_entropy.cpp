@@ -1,6 +1,6 @@
 // Host softmax cross-entropy (see cross_entropy.hpp). One host-loop iteration per row; the per-row
 // losses are kept in double and summed serially afterwards so the total is deterministic. exp runs in
-// the working precision (vec_expf for fp32, vectorised; vec_exp.hpp), max, sums and products in double.
+// the working precision (softmax_loops.hpp), max, sums and products in double.
 #include "kernels/host/cross_entropy.hpp"
 
 #include <algorithm>
@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "kernels/host/host_policy.hpp"
-#include "kernels/host/vec_exp.hpp"
+#include "kernels/host/softmax_loops.hpp"
 
 namespace quopt::kernels::host {
 

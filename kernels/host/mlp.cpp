@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "kernels/host/host_policy.hpp"
-#include "kernels/host/vec_exp.hpp"
 
 namespace quopt::kernels::host {
 
@@ -11,7 +10,7 @@ namespace {
 // 1 / (1 + e^-g): for g -> -inf the exponential overflows to inf and the result is 0, never NaN.
 template <class T>
 T sigmoid(T g) {
-  return T(1) / (T(1) + exp_of(-g));  // vec_expf for fp32 (vec_exp.hpp)
+  return T(1) / (T(1) + std::exp(-g));
 }
 }  // namespace
 
