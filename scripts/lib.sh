@@ -6,7 +6,7 @@ QUOPT_APT_PACKAGES=(
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
   libtrilinos-kokkos-dev libopenblas-dev liblapacke-dev
   libsentencepiece-dev libtoml11-dev libcli11-dev nlohmann-json3-dev libpcre2-dev libgtest-dev libgmock-dev
-  libxxhash-dev
+  libxxhash-dev libsleef-dev
   slurm-wlm munge
 )
 QUOPT_PY_MODULES=(numpy scipy h5py matplotlib pytest yaml)

@@ -79,10 +79,8 @@ void forward_head(const AttentionDims& d, const Task& tk, std::int64_t h, T scal
     for (std::int64_t r = 0; r < rows; ++r) {
       T* row = s.data() + r * cols;
       const std::int64_t n = i0 + r + 1;  // row i attends to keys 0..i
-      T m = row[0];
-      for (std::int64_t j = 1; j < n; ++j) m = std::max(m, row[j]);
-      exp_shifted_inplace(row, n, m);
-      const double sum = sum_lanes(row, n);
+      const T m = row_max(row, n);
+      const double sum = exp_shifted_sum(row, row, n, m);
       const T inv = static_cast<T>(1.0 / sum);
       for (std::int64_t j = 0; j < n; ++j) row[j] *= inv;
       for (std::int64_t j = n; j < cols; ++j) row[j] = T(0);
@@ -125,7 +123,7 @@ void backward_task(const AttentionDims& d, const Task& tk, T scale, const T* dou
         T* row = p.data() + r * cols;
         const std::int64_t n = i0 + r + 1;
         const T l = lh[i0 + r];
-        exp_shifted_inplace(row, n, l);
+        exp_shifted(row, row, n, l);
         for (std::int64_t j = n; j < cols; ++j) row[j] = T(0);
         // delta_i = rowsum(dO_i * O_i) (= sum_j P_ij dP_ij; FlashAttention-2, Dao 2023, Alg. 2).
         const T* dorow = doh + qo + r * tk.ldq;

@@ -1,41 +1,53 @@
 #pragma once
-// The exp loops of the softmax (attention) and the cross-entropy: exp in the working precision, sums
-// in double over kExpLanes interleaved partial sums (element j goes to partial j % kExpLanes, partials
-// added in order), so the order is fixed whatever the thread count or vector width.
-#include <cmath>
+// The row loops of the softmax (attention), the cross-entropy and the fused classifier besides exp
+// itself (vec_exp.hpp): max and sums over kExpLanes interleaved lanes (element j goes to lane
+// j % kExpLanes, lanes combined in order), so the results never depend on the thread count or the
+// vector width.
 #include <cstdint>
+
+#ifdef __SSE2__
+#include <immintrin.h>
+#endif
+
+#include "kernels/host/vec_exp.hpp"
 
 namespace quopt::kernels::host {
 
-inline constexpr std::int64_t kExpLanes = 8;
-
-// libm's exp: a branch-free polynomial expf (Cephes) was tried and measured slower in the default
-// SSE2 build (it did not vectorise there; docs/benchmarks.md).
+// max_j x[j] (n >= 1); max is exact, so the lane order is immaterial, it only lets the loop vectorise.
 template <class T>
-T exp_of(T x) {
-  return std::exp(x);
-}
-
-// x[j] = exp(x[j] - shift) for j < n.
-template <class T>
-void exp_shifted_inplace(T* x, std::int64_t n, T shift) {
-  for (std::int64_t j = 0; j < n; ++j) x[j] = exp_of(x[j] - shift);
-}
-
-// sum_j exp(x[j] - shift), accumulated in double.
-template <class T>
-double sum_exp_shifted(const T* x, std::int64_t n, T shift) {
-  double acc[kExpLanes] = {};
+T row_max(const T* x, std::int64_t n) {
+  T lane[kExpLanes];
+  for (std::int64_t k = 0; k < kExpLanes; ++k) lane[k] = x[0];
   std::int64_t j = 0;
   for (; j + kExpLanes <= n; j += kExpLanes)
-    for (std::int64_t k = 0; k < kExpLanes; ++k) acc[k] += static_cast<double>(exp_of(x[j + k] - shift));
-  for (std::int64_t k = 0; j < n; ++j, ++k) acc[k] += static_cast<double>(exp_of(x[j] - shift));
-  double total = 0.0;
-  for (double a : acc) total += a;
-  return total;
+    for (std::int64_t k = 0; k < kExpLanes; ++k) lane[k] = x[j + k] > lane[k] ? x[j + k] : lane[k];
+  T m = x[0];
+  for (; j < n; ++j) m = x[j] > m ? x[j] : m;
+  for (std::int64_t k = 0; k < kExpLanes; ++k) m = lane[k] > m ? lane[k] : m;
+  return m;
 }
+#ifdef __SSE2__
+// float: GCC does not vectorise the lane loop above without -ffinite-math-only, so SSE (x86-64's
+// baseline) directly. maxps(a, b) is a > b ? a : b, as above.
+template <>
+inline float row_max<float>(const float* x, std::int64_t n) {
+  __m128 a = _mm_set1_ps(x[0]), b = a;
+  std::int64_t j = 0;
+  for (; j + kExpLanes <= n; j += kExpLanes) {
+    a = _mm_max_ps(_mm_loadu_ps(x + j), a);
+    b = _mm_max_ps(_mm_loadu_ps(x + j + 4), b);
+  }
+  alignas(16) float lane[kExpLanes];
+  _mm_store_ps(lane, a);
+  _mm_store_ps(lane + 4, b);
+  float m = x[0];
+  for (; j < n; ++j) m = x[j] > m ? x[j] : m;
+  for (std::int64_t k = 0; k < kExpLanes; ++k) m = lane[k] > m ? lane[k] : m;
+  return m;
+}
+#endif
 
-// sum_j x[j] in double, the same fixed interleaving.
+// sum_j x[j] in double over the fixed lanes.
 template <class T>
 double sum_lanes(const T* x, std::int64_t n) {
   double acc[kExpLanes] = {};

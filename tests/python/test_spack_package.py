@@ -175,7 +175,7 @@ def test_dependencies(Quopt):
     deps = _deps(Quopt)
     unconditional = {re.split(r"[@ +~]", s)[0]: s for s, when, _ in deps if when is None}
     for name in ["mpi", "hdf5", "kokkos", "openblas", "sentencepiece", "toml11", "cli11", "nlohmann-json", "pcre2",
-                 "cmake", "c", "cxx"]:
+                 "xxhash", "sleef", "cmake", "c", "cxx"]:
         assert name in unconditional, f"no unconditional depends_on('{name}...')"
     assert "+mpi" in unconditional["hdf5"], "parallel HDF5 is required (MPI-IO)"
     build_only = {s.split("@")[0] for s, when, t in deps if t == "build"}
@@ -211,6 +211,7 @@ def test_cmake_args(Quopt, cuda, tests, archs):
     assert f"-DQUOPT_ENABLE_CUDA:BOOL={on(cuda)}" in args
     assert f"-DQUOPT_ENABLE_TESTS:BOOL={on(tests)}" in args
     assert "-DQUOPT_ENABLE_SANITIZERS:BOOL=OFF" in args
+    assert "-DQUOPT_NATIVE:BOOL=OFF" in args  # Spack sets the target flags from the spec
     assert "-DBLA_VENDOR:STRING=OpenBLAS" in args
     arch_args = [a for a in args if a.startswith("-DCMAKE_CUDA_ARCHITECTURES")]
     if cuda:
@@ -270,7 +271,7 @@ def test_spack_yaml_cpu_and_cuda(env):
     with_cuda = _expanded_specs(env, {})
     cpu_only = _expanded_specs(env, {"QUOPT_SPACK_CUDA": "0"})
     need = {"cmake", "kokkos", "openmpi", "hdf5", "openblas", "sentencepiece", "toml11", "cli11", "nlohmann-json", "pcre2",
-            "googletest"}
+            "xxhash", "sleef", "googletest"}
     assert need <= names(cpu_only), need - names(cpu_only)
     assert {"cuda", "nccl"} <= names(with_cuda)
     assert not {"cuda", "nccl"} & names(cpu_only)

@@ -53,6 +53,8 @@ class Quopt(CMakePackage, CudaPackage):
     depends_on("cli11@2.1:")  # and 2.1.2
     depends_on("nlohmann-json@3.10:")  # Debian 12 ships 3.11.2
     depends_on("pcre2")  # Unicode regex of Hugging Face tokenizers' pre-tokenizers
+    depends_on("xxhash@0.8:")  # XXH3-64 checkpoint checksums; Debian 12 ships 0.8.1
+    depends_on("sleef@3.5:")  # vector exp of the softmax loops; Debian 12 ships 3.5.1
     depends_on("googletest", when="+tests")
 
     depends_on("cuda@12:", when="+cuda")  # nvcc 12 for C++20 device code (cmake/QuoptCuda.cmake)
@@ -66,6 +68,7 @@ class Quopt(CMakePackage, CudaPackage):
             self.define_from_variant("QUOPT_ENABLE_CUDA", "cuda"),
             self.define_from_variant("QUOPT_ENABLE_TESTS", "tests"),
             self.define("QUOPT_ENABLE_SANITIZERS", False),
+            self.define("QUOPT_NATIVE", False),  # Spack passes the spec's target flags itself
             self.define("BLA_VENDOR", "OpenBLAS"),
         ]
         if self.spec.satisfies("+cuda"):
