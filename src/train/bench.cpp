@@ -69,6 +69,7 @@ BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64
     model.params().zero_grads();
     for (std::int64_t m = 0; m < B / MB; ++m) {
       Activations act;
+      act.head_dscale = dscale;  // as the trainer: the fused head computes its gradients in the forward
       model.forward(in, tgt, act);
       model.backward(act, dscale);
     }
