@@ -128,10 +128,9 @@ void backward_task(const AttentionDims& d, const Task& tk, T scale, const T* dou
         // delta_i = rowsum(dO_i * O_i) (= sum_j P_ij dP_ij; FlashAttention-2, Dao 2023, Alg. 2).
         const T* dorow = doh + qo + r * tk.ldq;
         const T* orow = oh + qo + r * tk.ldq;
-        double acc = 0.0;
-        for (std::int64_t c = 0; c < D; ++c)
-          acc += static_cast<double>(dorow[c]) * static_cast<double>(orow[c]);
-        delta[static_cast<std::size_t>(r)] = static_cast<T>(acc);
+        delta[static_cast<std::size_t>(r)] = static_cast<T>(sum_lanes_of(D, [=](std::int64_t c) {
+          return static_cast<double>(dorow[c]) * static_cast<double>(orow[c]);
+        }));
       }
       // dP = dO V^T; dS = P * (dP - delta).
       gemm(false, true, rows, cols, D, T(1), doh + qo, tk.ldq, vg, tk.ldk, T(0), ds.data(), cols);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernels/host/host_policy.hpp"
+#include "kernels/host/softmax_loops.hpp"
 
 namespace quopt::kernels::host {
 
@@ -11,8 +12,9 @@ template <class T>
 void rmsnorm_forward(const T* x, const T* w, double eps, std::int64_t n, std::int64_t c, T* y, T* rstd) {
   host_for("quopt::host::rmsnorm_forward", n, [=](const std::int64_t i) {
     const T* xi = x + i * c;
-    double ss = 0.0;
-    for (std::int64_t j = 0; j < c; ++j) ss += static_cast<double>(xi[j]) * static_cast<double>(xi[j]);
+    const double ss = sum_lanes_of(c, [xi](std::int64_t j) {
+      return static_cast<double>(xi[j]) * static_cast<double>(xi[j]);
+    });
     const double r = 1.0 / std::sqrt(ss / static_cast<double>(c) + eps);
     rstd[i] = static_cast<T>(r);
     T* yi = y + i * c;
@@ -48,10 +50,9 @@ void rmsnorm_backward(const T* dy, const T* x, const T* w, const T* rstd, std::i
     const double r = static_cast<double>(rstd[i]);
     const T* dyi = dy + i * c;
     const T* xi = x + i * c;
-    double s = 0.0;
-    for (std::int64_t j = 0; j < c; ++j) {
-      s += static_cast<double>(dyi[j]) * static_cast<double>(w[j]) * static_cast<double>(xi[j]);
-    }
+    const double s = sum_lanes_of(c, [=](std::int64_t j) {
+      return static_cast<double>(dyi[j]) * static_cast<double>(w[j]) * static_cast<double>(xi[j]);
+    });
     const double coef = r * r * s / static_cast<double>(c);
     T* dxi = dx + i * c;
     for (std::int64_t j = 0; j < c; ++j) {

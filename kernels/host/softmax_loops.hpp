@@ -1,8 +1,8 @@
 #pragma once
-// The row loops of the softmax (attention), the cross-entropy and the fused classifier besides exp
-// itself (vec_exp.hpp): max and sums over kExpLanes interleaved lanes (element j goes to lane
-// j % kExpLanes, lanes combined in order), so the results never depend on the thread count or the
-// vector width.
+// Row reductions of the host kernels (softmax in attention, cross-entropy, the fused classifier,
+// RMSNorm) besides exp itself (vec_exp.hpp): max and sums over kExpLanes interleaved lanes (element j
+// goes to lane j % kExpLanes, lanes combined in order), so the results never depend on the thread
+// count or the vector width, and the loops vectorise without reassociation.
 #include <cstdint>
 
 #ifdef __SSE2__
@@ -47,17 +47,23 @@ inline float row_max<float>(const float* x, std::int64_t n) {
 }
 #endif
 
-// sum_j x[j] in double over the fixed lanes.
-template <class T>
-double sum_lanes(const T* x, std::int64_t n) {
+// sum_j term(j) in double over the fixed lanes (term returns double; inlined, so the loop vectorises).
+template <class F>
+double sum_lanes_of(std::int64_t n, const F& term) {
   double acc[kExpLanes] = {};
   std::int64_t j = 0;
   for (; j + kExpLanes <= n; j += kExpLanes)
-    for (std::int64_t k = 0; k < kExpLanes; ++k) acc[k] += static_cast<double>(x[j + k]);
-  for (std::int64_t k = 0; j < n; ++j, ++k) acc[k] += static_cast<double>(x[j]);
+    for (std::int64_t k = 0; k < kExpLanes; ++k) acc[k] += term(j + k);
+  for (std::int64_t k = 0; j < n; ++j, ++k) acc[k] += term(j);
   double total = 0.0;
   for (double a : acc) total += a;
   return total;
+}
+
+// sum_j x[j] in double over the fixed lanes.
+template <class T>
+double sum_lanes(const T* x, std::int64_t n) {
+  return sum_lanes_of(n, [x](std::int64_t j) { return static_cast<double>(x[j]); });
 }
 
 }  // namespace quopt::kernels::host

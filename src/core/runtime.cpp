@@ -4,6 +4,7 @@
 
 #include <Kokkos_Core.hpp>
 
+#include "core/host_memory.hpp"
 #include "core/log.hpp"
 #include "kernels/host/threads.hpp"
 
@@ -26,6 +27,7 @@ Runtime::Runtime(int& argc, char**& argv) {
   Kokkos::InitArguments args;
   args.disable_warnings = true;
   Kokkos::initialize(args);
+  keep_freed_host_memory();  // after MPI and Kokkos, which may set malloc options of their own
 }
 
 Runtime::~Runtime() {
