@@ -332,8 +332,9 @@ def _abc_section(rep: Report, schemes: list[str]) -> None:
     best = best_runs(rep.rows)
     text = ["## Error propagation: per-module R, A, B, C", ""]
     text.append(
-        "R = |dh|^2/|h|^2 after each module (R = A + B + C); A: propagated error, B: local error, C: cross "
-        "term (docs/analysis.md). One line per optimizer: its best run at that size."
+        "R = |dh|^2/|h|^2 after each module of the chain (embedding; per block attention, its norm, MLP, its "
+        "norm; final norm; head), R = A + B + C; A: propagated error, B: local error, C: cross term "
+        "(docs/analysis.md). One line per optimizer: its best run at that size."
     )
     made = 0
     unreadable: set[str] = set()

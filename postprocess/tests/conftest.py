@@ -48,7 +48,10 @@ def _eval(group: h5py.Group, val_loss: float, tasks: dict | None) -> None:
         t.attrs["n"] = np.int64(100)
 
 
-ABC_MODULES = ["embed", "block.00.attn", "block.00.mlp", "block.01.attn", "block.01.mlp", "final_norm", "head"]
+ABC_MODULES = ["embed"] + [f"block.{b:02d}.{m}" for b in range(2) for m in ("attn", "attn_norm", "mlp", "mlp_norm")] + [
+    "final_norm",
+    "head",
+]
 
 
 def write_run(

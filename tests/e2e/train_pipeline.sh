@@ -131,7 +131,8 @@ with h5py.File("run1/run.h5", "r") as f:
     for s in ("rtn-w4a4", "gptq-w4"):
         g = f["analysis/" + s]
         mods = sorted(g["abc"])
-        assert mods[0] == "000_embed" and mods[-1].endswith("_head") and len(mods) == 2 * 2 + 3, mods
+        assert mods[0] == "000_embed" and mods[-1].endswith("_head") and len(mods) == 4 * 2 + 3, mods
+        assert mods[1:5] == ["001_block.00.attn", "002_block.00.attn_norm", "003_block.00.mlp", "004_block.00.mlp_norm"], mods
         for m in mods:
             d = g["abc/" + m]
             R, A, B, C = (float(d[k][()]) for k in "RABC")
