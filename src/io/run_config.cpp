@@ -149,6 +149,12 @@ Schema build_schema() {
   s.add(string_key("quant.qat", "none", {"none", "quest"},
                    "quantization-aware training: none, or QuEST fake quantization of weights and activations "
                    "of the quantized linear layers (arXiv 2502.05003; the paper's QAT, arXiv 2509.23500)"));
+  s.add(bool_key("quant.qat_head", false,
+                 "QAT also fake-quantizes the output projection (the tied head; the embedding lookup stays "
+                 "exact) with QuEST, as the authors' framework does (gvlassis/ant b083644, "
+                 "src/models/transformer.py: the output linear is a QuantizedLinear with the blocks' "
+                 "quantizers); false as the paper, which quantizes the blocks' linear layers "
+                 "(arXiv 2509.23500)"));
   s.add(int_key("quant.weight_bits", 4, 1, 8, "QAT weight bits; W4A4 as the paper (arXiv 2509.23500)"));
   s.add(int_key("quant.act_bits", 4, 1, 8, "QAT activation bits; W4A4 as the paper (arXiv 2509.23500)"));
   s.add(float_key("quant.trust_factor", 0.0, 0.0, kNone,
@@ -353,6 +359,11 @@ RunConfig make_run_config(const Config& cfg) {
                "every pipeline stage needs at least one block: use at most n_layers stages");
   }
   rc.quant.qat = cfg.get_string("quant.qat");
+  rc.quant.qat_head = cfg.get_bool("quant.qat_head");
+  if (rc.quant.qat_head && rc.quant.qat == "none")
+    constraint(cat(describe(cfg, "quant.qat_head"), " quantizes the head during QAT, but ",
+                   describe(cfg, "quant.qat")),
+               "set quant.qat = \"quest\" or quant.qat_head = false");
   rc.quant.weight_bits = cfg.get_int("quant.weight_bits");
   rc.quant.act_bits = cfg.get_int("quant.act_bits");
   rc.quant.trust_factor = cfg.get_float("quant.trust_factor");

@@ -59,6 +59,7 @@ struct OptimizerConfig {
 
 struct QuantConfig {
   std::string qat = "none";  // none | quest
+  bool qat_head = false;     // QAT quantizes the output projection too (gvlassis/ant); false: the paper
   std::int64_t weight_bits = 4, act_bits = 4;
   double trust_factor = 0.0;  // 0: QuEST's alpha_b / (2^b - 1)
   std::int64_t hadamard_block = 128;
