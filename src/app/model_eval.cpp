@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "app/trained_arithmetic.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "eval/builtin_task.hpp"
@@ -21,6 +22,7 @@ std::unique_ptr<Olmo2> load_trained_model(const RunConfig& cfg, const std::strin
   H5File f = H5File::open_read(run_file, MPI_COMM_WORLD);
   read_weights(f, model->params());
   f.close();
+  model->set_linear_quant(read_trained_arithmetic(run_file, cfg).linear_quant());  // a QAT run as trained
   return model;
 }
 
