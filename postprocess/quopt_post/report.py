@@ -290,18 +290,22 @@ def _correlation_section(rep: Report, schemes: list[str]) -> None:
         "",
         f"{stats.TARGETS[target]}, across all runs of each scheme. 95% CIs: Pearson by the Fisher z-transform; "
         f"Spearman by the Fisher z-transform with the Bonett-Wright variance. The paper finds MMR and kurtosis "
-        f"uninformative across optimizers and R_L predictive (Pearson -0.89 with post-PTQ accuracy).",
+        f"uninformative across optimizers and R_L predictive (Pearson -0.89 with post-PTQ accuracy). "
+        f"MMR is the max-to-mean ratio (`mmr_tomean_*`, bounded by the feature count) in the figures; the "
+        f"authors' max-to-median (`mmr_mean`, `mmr_max`) is in the table for comparison, but on ReLU^2 "
+        f"models most mlp_down inputs have a median of ~0 and one token can carry its mean "
+        f"(docs/analysis.md).",
         "",
         md_table(["scheme", "qat", "metric", "n", "Pearson r [95% CI]", "p", "Spearman rho [95% CI]", "p", "note"], body),
         "",
         "Table: `correlations.csv`.",
     ]
     for c0 in corr:
-        if c0["metric"] != stats.METRICS[0]:
+        if c0["metric"] != stats.FIGURE_METRICS[0]:
             continue  # one figure per (scheme, qat) group
         scheme, qat = c0["scheme"], c0["qat"]
         members = [r for r in ptq if r.get("scheme") == scheme and str(r.get("qat") or "none") == qat]
-        metrics = [m for m in stats.METRICS if np.isfinite(column(members, m)).any()]
+        metrics = [m for m in stats.FIGURE_METRICS if np.isfinite(column(members, m)).any()]
         if not metrics:
             continue
         y = column(members, target)

@@ -170,6 +170,8 @@ def study(tmp_path):
                             "R_L": inc / 2,  # linear in the loss increase
                             "mmr_mean": float(np.exp(inc)),  # monotone in the loss increase
                             "mmr_max": float(rng.uniform(1, 10)),
+                            "mmr_tomean_mean": 1.0 + 4.0 * inc,  # linear in the loss increase
+                            "mmr_tomean_max": 8.0 - inc,  # decreasing in it
                             "kurtosis_mean": float(rng.uniform(3, 30)),
                             "kurtosis_max": float(rng.uniform(3, 300)),
                         },
