@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import scaling, stats  # noqa: E402
+from .robustness import has_robustness, robustness_figure  # noqa: E402
 from .collect import collect  # noqa: E402
 from .runfile import NotARunFile, UnreadableRunFile, read_run  # noqa: E402
 from .table import FP_SCHEME, column, read_csv, task_names, write_csv, write_rows_csv  # noqa: E402
@@ -395,6 +396,48 @@ def _abc_section(rep: Report, schemes: list[str]) -> None:
     rep.sections.append("\n".join(text))
 
 
+def _robustness_section(rep: Report) -> None:
+    """Robustness tracked during training (track.every > 0): per training variant, the best run of each
+    optimizer at the largest size that has curves (all sizes with abc_all_sizes)."""
+    variants = sorted({str(r.get("qat") or "none") for r in rep.rows if r.get("scheme") == FP_SCHEME},
+                      key=lambda q: (q != "none", q))
+    text = ["## Quantization robustness during training", ""]
+    text.append(
+        "Measured every `track.every` steps on a fixed calibration batch (docs/analysis.md): the loss "
+        "increase of the `track.scheme` PTQ model (a QAT run: of its own QAT quantization), R_L, both MMR "
+        "variants and the kurtosis, against training tokens. One line per optimizer: its best run."
+    )
+    made = 0
+    for qat in variants:
+        by_size: dict[float, list] = {}
+        for (_, n), fp in best_runs(rep.rows, qat).items():
+            path = fp.get("run_file")
+            if not path or not os.path.exists(str(path)):
+                continue
+            try:
+                run = read_run(path)
+            except (NotARunFile, UnreadableRunFile):
+                continue
+            if has_robustness(run):
+                by_size.setdefault(n, []).append(run)
+        sizes = sorted(by_size)
+        if not rep.abc_all_sizes and sizes:
+            most = max(len(by_size[n]) for n in sizes)
+            sizes = [max(n for n in sizes if len(by_size[n]) == most)]
+        for n in sizes:
+            suffix = "" if qat == "none" else f"_qat-{qat}"
+            name = f"robustness_{fmt_params(n)}{suffix}.png"
+            what = "full precision" if qat == "none" else f"QAT {qat}"
+            if robustness_figure(by_size[n], rep.out_dir / name, title=f"robustness during training, {what}, N = {fmt_params(n)}"):
+                rep.figures.append(name)
+                text += ["", f"![robustness during training, {what}, {fmt_params(n)}]({name})"]
+                made += 1
+    if made == 0:
+        rep.missing.append("no /metrics/robustness_* curves in the best runs (track.every = 0): no robustness-during-training figure")
+        return
+    rep.sections.append("\n".join(text))
+
+
 def _scaling_section(rep: Report) -> None:
     fits, messages = scaling.fit_all(rep.rows, mode="both", bootstrap=rep.bootstrap, seed=rep.seed)
     rep.missing += [f"scaling law: {m}" for m in messages]
@@ -501,6 +544,7 @@ def make_report(
     _correlation_section(rep, ordered)
     if ordered:
         _abc_section(rep, ordered)
+    _robustness_section(rep)
     _scaling_section(rep)
 
     runs = {r.get("run_file") for r in rows}

@@ -190,6 +190,18 @@ Schema build_schema() {
                 "validation batches (train.micro_batch_size sequences each) for eval and ptq losses "
                 "(quopt choice)"));
 
+  // [track]: quantization robustness measured during training (src/train/robustness.hpp)
+  s.add(int_key("track.every", 0, 0, kNone,
+                "optimizer steps between robustness measurements (PTQ loss increase, R_L, both MMRs, "
+                "kurtosis on a fixed calibration batch), also at step 0 and the last step; 0 = off "
+                "(quopt choice: its cost is in docs/benchmarks.md)"));
+  s.add(string_key("track.scheme", "rtn-w4a4", {},
+                   "PTQ scheme measured during training (a QAT run measures its own QAT quantization "
+                   "instead); rtn-w4a4 as the paper's PTQ (arXiv 2509.23500)"));
+  s.add(int_key("track.sequences", 8, 1, kNone,
+                "sequences of the fixed calibration batch (the first ones of the calibration order `quopt "
+                "ptq` and `quopt analyze` use; quopt choice)"));
+
   // [checkpoint]
   s.add(int_key("checkpoint.every", 0, 0, kNone,
                 "steps between checkpoints; 0 = only at the end and on a termination signal (quopt choice)"));
@@ -375,6 +387,9 @@ RunConfig make_run_config(const Config& cfg) {
   if (rc.quant.qat == "quest" && m.d_model % rc.quant.hadamard_block != 0)
     constraint(cat(describe(cfg, "quant.hadamard_block"), " does not divide model.d_model = ", m.d_model),
                "choose a power of two that divides every linear layer's input width");
+  rc.track.every = cfg.get_int("track.every");
+  rc.track.scheme = cfg.get_string("track.scheme");
+  rc.track.sequences = cfg.get_int("track.sequences");
   rc.eval.tasks = cfg.get_list("eval.tasks");
   rc.eval.builtin_examples = cfg.get_int("eval.builtin_examples");
   rc.eval.val_batches = cfg.get_int("eval.val_batches");

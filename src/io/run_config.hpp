@@ -75,6 +75,13 @@ struct EvalConfig {
   std::int64_t val_batches = 16;
 };
 
+// [track]: quantization robustness measured during training (train/robustness.hpp).
+struct TrackConfig {
+  std::int64_t every = 0;          // steps between measurements; 0 = off
+  std::string scheme = "rtn-w4a4";  // PTQ scheme measured (a QAT run measures its QAT quantization)
+  std::int64_t sequences = 8;      // sequences of the fixed calibration batch
+};
+
 struct CheckpointConfig {
   std::int64_t every = 0;  // steps between checkpoints; 0: only at the end and on signals
   std::int64_t keep = 2;
@@ -94,6 +101,7 @@ struct RunConfig {
   CheckpointConfig checkpoint;
   ParallelConfig parallel;
   QuantConfig quant;
+  TrackConfig track;
   EvalConfig eval;
   std::string out_dir;  // [output] dir
   // The resolved config itself, for keys read where they are used (optimizer.<name>.*); set by the
