@@ -191,7 +191,7 @@ AnalysisResult analyze_model(Olmo2& fp, Olmo2& q, const Tensor& tokens, const An
   // Task i < lin.size() is linear i; the last task is the head.
   const std::size_t n_tasks = lin.size() + 1;
   std::vector<double> wres(n_tasks * 4, 0.0);  // weight_mmr, weight_mmr_skipped, weight_kurtosis, G1
-  if (!opt.weight_metrics)  // not measured: NaN metrics, no skipped rows
+  if (!opt.weight_metrics)                     // not measured: NaN metrics, no skipped rows
     for (std::size_t i = 0; i < wres.size(); ++i) wres[i] = i % 4 == 1 ? 0.0 : kNaN;
   for (std::size_t i = static_cast<std::size_t>(rank); opt.weight_metrics && i < n_tasks;
        i += static_cast<std::size_t>(size)) {

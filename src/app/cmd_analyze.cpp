@@ -66,14 +66,14 @@ int cmd_analyze(const CommonArgs& a, const std::string& run_dir,
     f.close();
     log_info(group, ": R_L ", r.R_L, ", MMR mean ", r.mmr_mean, " max ", r.mmr_max, " (max-to-mean: mean ",
              r.mmr_tomean_mean, " max ", r.mmr_tomean_max, "), kurtosis mean ", r.kurtosis_mean, " max ",
-             r.kurtosis_max, " (", r.modules.size(), " modules, ", r.layers.size(), " linear layers, ", r.tokens,
-             " tokens) -> /analysis/", group);
+             r.kurtosis_max, " (", r.modules.size(), " modules, ", r.layers.size(), " linear layers, ",
+             r.tokens, " tokens) -> /analysis/", group);
   };
   if (trained.qat()) {
-    log_info(run_file, " is a QAT run (", trained.name(), "): analysing its QAT quantization against the same ",
-             "weights computed exactly", scheme_names.empty() && !cfg.quant.schemes.empty()
-                                             ? " (quant.schemes does not apply to a QAT run)"
-                                             : "");
+    const bool ignored = scheme_names.empty() && !cfg.quant.schemes.empty();
+    log_info(run_file, " is a QAT run (", trained.name(),
+             "): analysing its QAT quantization against the same weights computed exactly",
+             ignored ? " (quant.schemes does not apply to a QAT run)" : "");
     auto q = load_trained_model(cfg, run_file);  // as trained
     fp->set_linear_quant(nullptr);               // the latent weights, exact arithmetic
     analyze("qat", *q);

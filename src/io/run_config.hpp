@@ -77,9 +77,9 @@ struct EvalConfig {
 
 // [track]: quantization robustness measured during training (train/robustness.hpp).
 struct TrackConfig {
-  std::int64_t every = 0;          // steps between measurements; 0 = off
+  std::int64_t every = 0;           // steps between measurements; 0 = off
   std::string scheme = "rtn-w4a4";  // PTQ scheme measured (a QAT run measures its QAT quantization)
-  std::int64_t sequences = 8;      // sequences of the fixed calibration batch
+  std::int64_t sequences = 8;       // sequences of the fixed calibration batch
 };
 
 struct CheckpointConfig {

@@ -254,8 +254,8 @@ Tensor Olmo2::module_forward(std::int64_t m, const Tensor& input, std::int64_t B
     k::embedding_forward(input.reshape({N}), embed_->value, x);
     return x;
   }
-  const bool packed_in = m < module_count() - 2 && (module_kind(m) == ModuleKind::AttnNorm ||
-                                                     module_kind(m) == ModuleKind::MlpNorm);
+  const bool packed_in = m < module_count() - 2 &&
+                         (module_kind(m) == ModuleKind::AttnNorm || module_kind(m) == ModuleKind::MlpNorm);
   const std::int64_t parts = packed_in ? 2 : 1;
   QUOPT_CHECK(input.dtype() == dt_ && input.numel() == parts * N * C, "module ", module_name(m), " takes ",
               packed_in ? "a packed [2, " : "[", N, ", ", C, "], got ", input.describe());

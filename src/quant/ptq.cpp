@@ -43,7 +43,8 @@ void ActQuantLinear::backward(const Tensor& dy, const Tensor&, const Tensor& w, 
   kernels::matmul(dy, true, d->xq, false, dw, 1.0, 1.0);
 }
 
-void check_scheme_fits(const QuantScheme& scheme, const ModelConfig& cfg, const std::vector<std::string>& layers) {
+void check_scheme_fits(const QuantScheme& scheme, const ModelConfig& cfg,
+                       const std::vector<std::string>& layers) {
   if (scheme.group_size == 0) return;
   const std::set<std::string> selected(layers.begin(), layers.end());
   std::int64_t common = 0;  // gcd of the selected widths: the group sizes that fit all are its divisors
@@ -61,8 +62,8 @@ void check_scheme_fits(const QuantScheme& scheme, const ModelConfig& cfg, const 
   for (std::int64_t g = 1; g <= common; g *= 2)
     if (common % g == 0) fits += (fits.empty() ? "" : ", ") + std::to_string(g);
   fail("quantization scheme '", scheme.name, "': group size ", scheme.group_size, " does not divide the ",
-       bad->shape.at(1), " input columns of ", bad->name, " (every group must be whole); group sizes that "
-       "divide every quantized layer's width (d_model = ", cfg.d_model, ", MLP width ", cfg.mlp_hidden(),
+       bad->shape.at(1), " input columns of ", bad->name, " (every group must be whole); group sizes ",
+       "that divide every quantized layer's width (d_model = ", cfg.d_model, ", MLP width ", cfg.mlp_hidden(),
        ") are the divisors of ", common, ", e.g. ", fits, "; or drop the g<size> part for one scale per row");
 }
 

@@ -24,10 +24,10 @@ RobustnessTracker::RobustnessTracker(const RunConfig& cfg, const ProcessGrid& gr
     fail("track.scheme = \"", cfg.track.scheme, "\": ", e.what());
   }
   if (every_ == 0) return;
-  QUOPT_CHECK(grid.stages() == 1, "track.every = ", every_, " measures robustness on whole models, but ",
-              "parallel.pipeline_stages = ", grid.stages(), " splits the model over ranks; set track.every = 0 ",
-              "(and run `quopt ptq` / `quopt analyze` after training) or train data-parallel only ",
-              "(parallel.pipeline_stages = 1)");
+  QUOPT_CHECK(grid.stages() == 1, "track.every = ", every_,
+              " measures robustness on whole models, but parallel.pipeline_stages = ", grid.stages(),
+              " splits the model over ranks; set track.every = 0 (and run `quopt ptq` / `quopt analyze` ",
+              "after training) or train data-parallel only (parallel.pipeline_stages = 1)");
   load_calibration_batch(train, cfg.model.seq_len, cfg.train.seed, 0, cfg.track.sequences, tokens_, targets_);
 }
 
@@ -110,8 +110,8 @@ std::vector<std::pair<const char*, double>> fields(const RobustnessRecord& r) {
 }  // namespace
 
 std::string robustness_json(const RobustnessRecord& r) {
-  std::string s = cat("{\"step\":", r.step, ",\"tokens\":", r.tokens, ",\"robustness\":{\"scheme\":\"",
-                      r.scheme, "\"");
+  std::string s =
+      cat("{\"step\":", r.step, ",\"tokens\":", r.tokens, ",\"robustness\":{\"scheme\":\"", r.scheme, "\"");
   for (const auto& [name, v] : fields(r)) s += cat(",\"", name, "\":", json_number(v));
   return s + "}}";
 }

@@ -286,7 +286,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
   summary.tokens_per_s = static_cast<double>((step - step0) * B * T) / std::max(1e-9, summary.seconds);
   summary.comm_seconds = sync.comm_seconds() + engine.comm_seconds();
   if (tracker.active())
-    log_info("robustness tracking: ", tracker.total_seconds(), " s (", 
+    log_info("robustness tracking: ", tracker.total_seconds(), " s (",
              100.0 * tracker.total_seconds() / std::max(1e-9, summary.seconds), "% of the ", summary.seconds,
              " s training loop; a step-0 measurement is counted but ran before the loop)");
   if (summary.interrupted) return summary;

@@ -123,10 +123,14 @@ struct Toy {
         return to_tensor(fn(from_tensor(x)), n, out);
       };
     };
-    return {{"layer1", wrap(d0, d1, [this](const Mat& x) { return f1(x); }),
-             wrap(d0, d1, [this](const Mat& x) { return fq1(x); }), {}},
-            {"layer2", wrap(d1, d2, [this](const Mat& h) { return f2(h); }),
-             wrap(d1, d2, [this](const Mat& h) { return fq2(h); }), {}}};
+    return {{"layer1",
+             wrap(d0, d1, [this](const Mat& x) { return f1(x); }),
+             wrap(d0, d1, [this](const Mat& x) { return fq1(x); }),
+             {}},
+            {"layer2",
+             wrap(d1, d2, [this](const Mat& h) { return f2(h); }),
+             wrap(d1, d2, [this](const Mat& h) { return fq2(h); }),
+             {}}};
   }
 };
 
@@ -210,7 +214,8 @@ TEST(AnalysisAbc, ValueAndCarriedStateEnterROnlyThroughRIn) {
     };
   };
   const std::vector<AbcModule> chain = {
-      {"branch", m1(false), m1(true), [&](const Tensor& t) { return to_tensor(part(from_tensor(t), true), n, d1); }},
+      {"branch", m1(false), m1(true),
+       [&](const Tensor& t) { return to_tensor(part(from_tensor(t), true), n, d1); }},
       {"merge", m2(false), m2(true), {}}};
   std::vector<AbcSums> sums;
   abc_chain_accumulate(chain, to_tensor(x, n, d0), sums);

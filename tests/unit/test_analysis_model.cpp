@@ -210,7 +210,8 @@ TEST(AnalysisModel, IdentityAndDirectChecks) {
     const double R_in = rel_err(tq.outputs[i - 1], tf.outputs[i - 1]);
     EXPECT_NEAR(mod.R_in, R_in, 1e-9 * R_in) << mod.name;
     EXPECT_NEAR(mod.abc.G, mod.abc.A / R_in, 1e-9 * mod.abc.G) << mod.name;
-    const bool branch_before = mod.name.size() > 5 && mod.name.compare(mod.name.size() - 5, 5, "_norm") == 0 &&
+    const bool branch_before = mod.name.size() > 5 &&
+                               mod.name.compare(mod.name.size() - 5, 5, "_norm") == 0 &&
                                mod.name != "final_norm";
     if (!branch_before) {
       EXPECT_NEAR(mod.R_in, r.modules[i - 1].abc.R, 1e-12 * mod.R_in) << mod.name;

@@ -59,7 +59,8 @@ TEST(AnalysisOutliers, MaxToMeanStaysBoundedWhereMaxToMedianBlowsUp) {
   std::vector<double> v(static_cast<std::size_t>(T * C), 0.0);
   for (std::int64_t t = 0; t < T; ++t)
     for (std::int64_t j = 0; j < C; ++j)  // ReLU^2 of a Gaussian pre-activation: ~half the features 0
-      if (const double u = rng.normal(); u > 0 || j == 0) v[static_cast<std::size_t>(t * C + j)] = u * u + 1e-3;
+      if (const double u = rng.normal(); u > 0 || j == 0)
+        v[static_cast<std::size_t>(t * C + j)] = u * u + 1e-3;
   const Tensor typical = matrix(T, C, v, DType::F64);
   // One more token: 33 of 64 features active, 32 of them at 1e-9 (the median is 1e-9), one at 2.
   std::vector<double> odd(static_cast<std::size_t>(C), 0.0);
@@ -71,7 +72,7 @@ TEST(AnalysisOutliers, MaxToMeanStaysBoundedWhereMaxToMedianBlowsUp) {
 
   const double med0 = mmr_median(typical), med1 = mmr_median(with_odd);
   const double mean0 = mmr_mean(typical), mean1 = mmr_mean(with_odd);
-  EXPECT_GT(mmr_median(matrix(1, C, odd, DType::F64)), 1e9);   // that token alone
+  EXPECT_GT(mmr_median(matrix(1, C, odd, DType::F64)), 1e9);  // that token alone
   EXPECT_GT(med1, 1e3 * med0) << "one token should dominate the max-to-median mean";
   EXPECT_LE(mmr_mean(matrix(1, C, odd, DType::F64)), static_cast<double>(C));  // bounded by C
   EXPECT_LT(std::fabs(mean1 - mean0), static_cast<double>(C) / T);

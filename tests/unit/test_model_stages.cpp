@@ -95,17 +95,10 @@ TEST(ModelModules, ChainComposesToForward) {
   Activations act;
   model.forward(tokens, targets, act);
   ASSERT_EQ(model.module_count(), 4 * 2 + 3);
-  const std::vector<std::string> names = {"embed",
-                                          "block.00.attn",
-                                          "block.00.attn_norm",
-                                          "block.00.mlp",
-                                          "block.00.mlp_norm",
-                                          "block.01.attn",
-                                          "block.01.attn_norm",
-                                          "block.01.mlp",
-                                          "block.01.mlp_norm",
-                                          "final_norm",
-                                          "head"};
+  const std::vector<std::string> names = {
+      "embed",         "block.00.attn",      "block.00.attn_norm", "block.00.mlp",      "block.00.mlp_norm",
+      "block.01.attn", "block.01.attn_norm", "block.01.mlp",       "block.01.mlp_norm", "final_norm",
+      "head"};
   for (std::int64_t m = 0; m < model.module_count(); ++m) EXPECT_EQ(model.module_name(m), names[m]);
   auto expect_same = [](const Tensor& a, const Tensor& b, const std::string& what) {
     ASSERT_EQ(a.numel(), b.numel()) << what;
@@ -141,7 +134,8 @@ TEST(ModelModules, ChainComposesToForward) {
     }
   }
   expect_same(h, act.logits, "logits");
-  EXPECT_THROW(model.module_forward(2, model.module_forward(0, tokens, B, T), B, T), Error);  // needs [2, N, C]
+  EXPECT_THROW(model.module_forward(2, model.module_forward(0, tokens, B, T), B, T),
+               Error);  // needs [2, N, C]
 }
 
 }  // namespace

@@ -9,10 +9,10 @@
 #include <cmath>
 
 #include "core/rng.hpp"
-#include "support/gradcheck.hpp"
 #include "kernels/ops.hpp"
 #include "model/olmo2.hpp"
 #include "quant/qat.hpp"
+#include "support/gradcheck.hpp"
 
 namespace quopt {
 namespace {
@@ -114,13 +114,15 @@ TEST(Qat, FourBitHeadIsTheQuestLinear) {
   Tensor exact = Tensor::empty(act.logits.shape(), DType::F64);
   kernels::matmul(act.z, false, head.value, true, exact);
   double diff = 0.0;
-  for (std::int64_t i = 0; i < exact.numel(); ++i) diff = std::max(diff, std::fabs(exact.item(i) - logits.item(i)));
+  for (std::int64_t i = 0; i < exact.numel(); ++i)
+    diff = std::max(diff, std::fabs(exact.item(i) - logits.item(i)));
   EXPECT_GT(diff, 1e-3) << "4-bit head left the logits unchanged";
 
   // Expected gradients from the head's STE backward, before model.backward overwrites the logits.
   const double dscale = 1.0 / 12;
   Tensor dlogits = Tensor::empty(act.logits.shape(), DType::F64);
-  kernels::cross_entropy_backward(act.logits, act.targets.reshape({12}), act.lse, cfg.z_loss, dscale, dlogits);
+  kernels::cross_entropy_backward(act.logits, act.targets.reshape({12}), act.lse, cfg.z_loss, dscale,
+                                  dlogits);
   Tensor dz = Tensor::empty(act.z.shape(), DType::F64), dw = Tensor::zeros(head.value.shape(), DType::F64);
   quest_linear_backward(dlogits, cache, qc, dz, dw);
   Tensor dgain = Tensor::zeros({cfg.d_model}, DType::F64), dy = Tensor::empty(act.y.shape(), DType::F64);

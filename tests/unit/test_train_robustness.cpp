@@ -96,7 +96,8 @@ TEST_F(Robustness, MeasuresWhatPtqAndTheAnalysisMeasure) {
   RobustnessRecord n = r;
   n.mmr_mean = std::numeric_limits<double>::quiet_NaN();
   const std::string line = robustness_json(n);
-  EXPECT_EQ(line.rfind("{\"step\":10,\"tokens\":640,\"robustness\":{\"scheme\":\"rtn-w4a4\",\"loss_fp\":", 0), 0u)
+  EXPECT_EQ(line.rfind("{\"step\":10,\"tokens\":640,\"robustness\":{\"scheme\":\"rtn-w4a4\",\"loss_fp\":", 0),
+            0u)
       << line;
   EXPECT_NE(line.find("\"mmr_mean\":null"), std::string::npos) << line;
   EXPECT_EQ(line.back(), '}');
