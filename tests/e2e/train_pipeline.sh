@@ -169,6 +169,11 @@ cp qat/run.h5 qat_before.h5
 if "$QUOPT" ptq run.toml --run qat --scheme rtn-w4a4 > qat_ptq.log 2>&1; then fail "ptq of a QAT run succeeded"; fi
 grep -q "is a QAT run" qat_ptq.log || { cat qat_ptq.log; fail "unclear error for ptq of a QAT run"; }
 cmp -s qat_before.h5 qat/run.h5 || fail "a refused ptq changed qat/run.h5"
+if "$QUOPT" export run.toml --run qat --to hf_qat --quant rtn-w4 > qat_export.log 2>&1; then fail "export --quant of a QAT run succeeded"; fi
+grep -q "is a QAT run" qat_export.log || { cat qat_export.log; fail "unclear error for export --quant of a QAT run"; }
+[ ! -e hf_qat ] || fail "a refused export created its directory"
+"$QUOPT" export run.toml --run qat --to hf_qat > qat_export.log 2>&1
+grep -q "export holds the latent weights" qat_export.log || { cat qat_export.log; fail "export of a QAT run did not say what it holds"; }
 "$QUOPT" analyze run.toml --run qat > qat_analyze.log
 python3 - <<'PY'
 import h5py, math, tomllib
