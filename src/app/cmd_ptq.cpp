@@ -136,7 +136,7 @@ int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string&
     group = "quant/" + s.name + "/eval";
   }
   const EvalResult r = evaluate_model(*model, data, cfg);
-  log_info(scheme.empty() ? "as trained (" + trained.name() + ")" : scheme, ": ", describe(r));
+  log_info(!scheme.empty() ? scheme : trained.qat() ? "as trained (" + trained.name() + ")" : "full precision", ": ", describe(r));
   H5File f = H5File::open_rw(run_file, MPI_COMM_WORLD);
   write_eval(f, group, r);
   if (!ptq) f.set_attr(group, "arithmetic", trained.name());
