@@ -28,4 +28,9 @@ void MetricsLog::write(const StepRecord& r) {
   out_.flush();
 }
 
+void MetricsLog::write_line(const std::string& json_object) {
+  out_ << json_object << '\n';
+  out_.flush();
+}
+
 }  // namespace quopt

@@ -25,6 +25,9 @@ class MetricsLog {
   // Opens for writing; append keeps existing lines (resume), otherwise the file is truncated.
   void open(const std::string& path, bool append);
   void write(const StepRecord& r);
+  // One more JSON object line (it must hold "step" first, for the resume truncation), e.g. a
+  // robustness measurement (train/robustness.hpp).
+  void write_line(const std::string& json_object);
   bool is_open() const { return out_.is_open(); }
 
  private:

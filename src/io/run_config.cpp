@@ -149,6 +149,12 @@ Schema build_schema() {
   s.add(string_key("quant.qat", "none", {"none", "quest"},
                    "quantization-aware training: none, or QuEST fake quantization of weights and activations "
                    "of the quantized linear layers (arXiv 2502.05003; the paper's QAT, arXiv 2509.23500)"));
+  s.add(bool_key("quant.qat_head", false,
+                 "QAT also fake-quantizes the output projection (the tied head; the embedding lookup stays "
+                 "exact) with QuEST, as the authors' framework does (gvlassis/ant b083644, "
+                 "src/models/transformer.py: the output linear is a QuantizedLinear with the blocks' "
+                 "quantizers); false as the paper, which quantizes the blocks' linear layers "
+                 "(arXiv 2509.23500)"));
   s.add(int_key("quant.weight_bits", 4, 1, 8, "QAT weight bits; W4A4 as the paper (arXiv 2509.23500)"));
   s.add(int_key("quant.act_bits", 4, 1, 8, "QAT activation bits; W4A4 as the paper (arXiv 2509.23500)"));
   s.add(float_key("quant.trust_factor", 0.0, 0.0, kNone,
@@ -183,6 +189,18 @@ Schema build_schema() {
   s.add(int_key("eval.val_batches", 16, 1, kNone,
                 "validation batches (train.micro_batch_size sequences each) for eval and ptq losses "
                 "(quopt choice)"));
+
+  // [track]: quantization robustness measured during training (src/train/robustness.hpp)
+  s.add(int_key("track.every", 0, 0, kNone,
+                "optimizer steps between robustness measurements (PTQ loss increase, R_L, both MMRs, "
+                "kurtosis on a fixed calibration batch), also at step 0 and the last step; 0 = off "
+                "(quopt choice: its cost is in docs/benchmarks.md)"));
+  s.add(string_key("track.scheme", "rtn-w4a4", {},
+                   "PTQ scheme measured during training (a QAT run measures its own QAT quantization "
+                   "instead); rtn-w4a4 as the paper's PTQ (arXiv 2509.23500)"));
+  s.add(int_key("track.sequences", 8, 1, kNone,
+                "sequences of the fixed calibration batch (the first ones of the calibration order `quopt "
+                "ptq` and `quopt analyze` use; quopt choice)"));
 
   // [checkpoint]
   s.add(int_key("checkpoint.every", 0, 0, kNone,
@@ -353,6 +371,11 @@ RunConfig make_run_config(const Config& cfg) {
                "every pipeline stage needs at least one block: use at most n_layers stages");
   }
   rc.quant.qat = cfg.get_string("quant.qat");
+  rc.quant.qat_head = cfg.get_bool("quant.qat_head");
+  if (rc.quant.qat_head && rc.quant.qat == "none")
+    constraint(cat(describe(cfg, "quant.qat_head"), " quantizes the head during QAT, but ",
+                   describe(cfg, "quant.qat")),
+               "set quant.qat = \"quest\" or quant.qat_head = false");
   rc.quant.weight_bits = cfg.get_int("quant.weight_bits");
   rc.quant.act_bits = cfg.get_int("quant.act_bits");
   rc.quant.trust_factor = cfg.get_float("quant.trust_factor");
@@ -364,6 +387,9 @@ RunConfig make_run_config(const Config& cfg) {
   if (rc.quant.qat == "quest" && m.d_model % rc.quant.hadamard_block != 0)
     constraint(cat(describe(cfg, "quant.hadamard_block"), " does not divide model.d_model = ", m.d_model),
                "choose a power of two that divides every linear layer's input width");
+  rc.track.every = cfg.get_int("track.every");
+  rc.track.scheme = cfg.get_string("track.scheme");
+  rc.track.sequences = cfg.get_int("track.sequences");
   rc.eval.tasks = cfg.get_list("eval.tasks");
   rc.eval.builtin_examples = cfg.get_int("eval.builtin_examples");
   rc.eval.val_batches = cfg.get_int("eval.val_batches");

@@ -59,6 +59,7 @@ struct OptimizerConfig {
 
 struct QuantConfig {
   std::string qat = "none";  // none | quest
+  bool qat_head = false;     // QAT quantizes the output projection too (gvlassis/ant); false: the paper
   std::int64_t weight_bits = 4, act_bits = 4;
   double trust_factor = 0.0;  // 0: QuEST's alpha_b / (2^b - 1)
   std::int64_t hadamard_block = 128;
@@ -72,6 +73,13 @@ struct EvalConfig {
   std::vector<std::string> tasks;
   std::int64_t builtin_examples = 200;
   std::int64_t val_batches = 16;
+};
+
+// [track]: quantization robustness measured during training (train/robustness.hpp).
+struct TrackConfig {
+  std::int64_t every = 0;           // steps between measurements; 0 = off
+  std::string scheme = "rtn-w4a4";  // PTQ scheme measured (a QAT run measures its QAT quantization)
+  std::int64_t sequences = 8;       // sequences of the fixed calibration batch
 };
 
 struct CheckpointConfig {
@@ -93,6 +101,7 @@ struct RunConfig {
   CheckpointConfig checkpoint;
   ParallelConfig parallel;
   QuantConfig quant;
+  TrackConfig track;
   EvalConfig eval;
   std::string out_dir;  // [output] dir
   // The resolved config itself, for keys read where they are used (optimizer.<name>.*); set by the

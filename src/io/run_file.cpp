@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <set>
 
 #include "core/error.hpp"
 #include "io/owned_tensors.hpp"
@@ -59,10 +60,13 @@ void uncurve(const Tensor& t, std::vector<T>& v) {
 }  // namespace
 
 std::vector<NamedTensor> metrics_tensors(const RunMetrics& m) {
-  return {{"metrics/train_step", curve(m.step)},     {"metrics/tokens", curve(m.tokens)},
-          {"metrics/train_loss", curve(m.loss)},     {"metrics/lr", curve(m.lr)},
-          {"metrics/grad_norm", curve(m.grad_norm)}, {"metrics/val_step", curve(m.val_step)},
-          {"metrics/val_loss", curve(m.val_loss)}};
+  std::vector<NamedTensor> out = {
+      {"metrics/train_step", curve(m.step)},     {"metrics/tokens", curve(m.tokens)},
+      {"metrics/train_loss", curve(m.loss)},     {"metrics/lr", curve(m.lr)},
+      {"metrics/grad_norm", curve(m.grad_norm)}, {"metrics/val_step", curve(m.val_step)},
+      {"metrics/val_loss", curve(m.val_loss)}};
+  for (const auto& [name, v] : m.extra) out.push_back({"metrics/" + name, curve(v)});
+  return out;
 }
 
 void read_metrics(const H5File& f, RunMetrics& m) {
@@ -73,6 +77,11 @@ void read_metrics(const H5File& f, RunMetrics& m) {
   uncurve(f.read("metrics/grad_norm"), m.grad_norm);
   uncurve(f.read("metrics/val_step"), m.val_step);
   uncurve(f.read("metrics/val_loss"), m.val_loss);
+  static const std::set<std::string> kFixed = {"train_step", "tokens",   "train_loss", "lr",
+                                               "grad_norm",  "val_step", "val_loss"};
+  m.extra.clear();
+  for (const auto& name : f.list("metrics"))
+    if (!kFixed.count(name)) uncurve(f.read("metrics/" + name), m.extra[name]);
 }
 
 void write_run_file(const std::string& path, MPI_Comm comm, const RunInfo& info, const ParameterSet& params,

@@ -8,6 +8,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,8 @@ struct RunMetrics {
   std::vector<double> loss, lr, grad_norm;
   std::vector<std::int64_t> val_step;
   std::vector<double> val_loss;
+  // Further curves, /metrics/<name> (the robustness tracking's robustness_*: train/robustness.hpp).
+  std::map<std::string, std::vector<double>> extra;
 };
 
 // The curves as f64 tensors named "metrics/<curve>" (the run file's and the checkpoints' layout), and

@@ -22,6 +22,7 @@
 #include "parallel/grid.hpp"
 #include "parallel/pipeline.hpp"
 #include "quant/qat.hpp"
+#include "train/robustness.hpp"
 #include "train/schedule.hpp"
 
 namespace quopt {
@@ -101,6 +102,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
   Olmo2 model(mc, DType::F32, spec);
   model.init(tc.seed);
   model.set_linear_quant(make_qat(cfg.quant));  // QuEST QAT when [quant] qat = "quest"; else exact
+  RobustnessTracker tracker(cfg, grid, train_shard);  // [track]: checked before anything is written
   OptimizerContext octx;
   octx.data = grid.data();
   octx.seed = tc.seed;
@@ -184,6 +186,14 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
   }
   for (std::size_t i = 0; i < metrics.val_step.size(); ++i)
     summary.val_loss.emplace_back(metrics.val_step[i], metrics.val_loss[i]);
+  auto track = [&](std::int64_t s) {  // robustness during training (train/robustness.hpp); its seconds
+    const RobustnessRecord r = tracker.measure(model, s, s * B * T);
+    append_robustness(metrics, r);
+    if (grid.rank() == 0) mlog.write_line(robustness_json(r));
+    log_info(describe(r));
+    return r.seconds;
+  };
+  if (step0 == 0 && tracker.due(0)) track(0);
 
   const double t_start = wall_seconds();
   double t_last = t_start;
@@ -256,6 +266,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
       t_last = now;
       tokens_since_log = 0;
     }
+    if (tracker.due(step)) t_last += track(step);  // not counted in the next progress line's tokens/s
 
     int stop = opts.stop_flag && *opts.stop_flag ? 1 : 0;
     MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, grid.world());
@@ -274,6 +285,10 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
   summary.seconds = wall_seconds() - t_start;
   summary.tokens_per_s = static_cast<double>((step - step0) * B * T) / std::max(1e-9, summary.seconds);
   summary.comm_seconds = sync.comm_seconds() + engine.comm_seconds();
+  if (tracker.active())
+    log_info("robustness tracking: ", tracker.total_seconds(), " s (",
+             100.0 * tracker.total_seconds() / std::max(1e-9, summary.seconds), "% of the ", summary.seconds,
+             " s training loop; a step-0 measurement is counted but ran before the loop)");
   if (summary.interrupted) return summary;
 
   summary.run_file = opts.out_dir + "/run.h5";
