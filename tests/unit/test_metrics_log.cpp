@@ -82,6 +82,8 @@ TEST_F(MetricsLogTest, AWriteThatFailsIsAnErrorNamingTheFileAndTheCause) {
   EXPECT_NE(msg.find("step 41"), std::string::npos) << msg;
   EXPECT_NE(msg.find(std::strerror(ENOSPC)), std::string::npos) << msg;
   EXPECT_NE(msg.find("--resume auto"), std::string::npos) << msg;
+  EXPECT_NE(error_of([&] { log.write_line("{\"step\":9,\"robustness\":{}}"); }).find("step 9"),
+            std::string::npos);
 }
 
 TEST_F(MetricsLogTest, AppendKeepsAndTruncateReplaces) {
@@ -111,21 +113,22 @@ TEST_F(MetricsLogTest, AppendKeepsAndTruncateReplaces) {
 
 TEST_F(MetricsLogTest, RepairDropsTornLinesAnywhereAndRecordsAfterTheCheckpoint) {
   const std::string torn_mid = format_record(record(3)).substr(0, 25);  // a crash, then a resume appended
+  const std::string robust = "{\"step\":4,\"robustness\":{\"scheme\":\"rtn-w4a4\",\"R_L\":0.25}}\n";
   const std::string text = format_record(record(1)) + format_record(record(2)) + torn_mid + "\n" +
-                           format_record(record(3)) + format_record(record(4)) + std::string(16, '\0') +
-                           "\n" + format_record(record(5)) +
+                           format_record(record(3)) + format_record(record(4)) + robust +
+                           std::string(16, '\0') + "\n" + format_record(record(5)) +
                            format_record(record(6)).substr(0, 9);  // torn tail
   std::ofstream(path("m.jsonl"), std::ios::binary) << text;
   const MetricsRepair rep = repair_metrics_log(path("m.jsonl"), 4);
-  EXPECT_EQ(rep.kept, 4);
+  EXPECT_EQ(rep.kept, 5);
   EXPECT_EQ(rep.dropped_later, 1);  // step 5: redone after the resume
-  EXPECT_EQ(rep.torn_lines, (std::vector<std::int64_t>{3, 6, 8}));
+  EXPECT_EQ(rep.torn_lines, (std::vector<std::int64_t>{3, 7, 9}));
   EXPECT_EQ(read(path("m.jsonl")), format_record(record(1)) + format_record(record(2)) +
-                                       format_record(record(3)) + format_record(record(4)));
+                                       format_record(record(3)) + format_record(record(4)) + robust);
   EXPECT_FALSE(fs::exists(path("m.jsonl.tmp")));
   // Repairing a clean file changes nothing; a missing file stays missing.
   const MetricsRepair again = repair_metrics_log(path("m.jsonl"), 4);
-  EXPECT_EQ(again.kept, 4);
+  EXPECT_EQ(again.kept, 5);
   EXPECT_TRUE(again.torn_lines.empty());
   EXPECT_EQ(repair_metrics_log(path("none.jsonl"), 3).kept, 0);
   EXPECT_FALSE(fs::exists(path("none.jsonl")));
