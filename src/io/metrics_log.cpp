@@ -127,9 +127,4 @@ MetricsRepair repair_metrics_log(const std::string& path, std::int64_t step) {
   return rep;
 }
 
-void MetricsLog::write_line(const std::string& json_object) {
-  out_ << json_object << '\n';
-  out_.flush();
-}
-
 }  // namespace quopt
