@@ -256,7 +256,7 @@ expect 2 trian.log "$QUOPT" trian run.toml
 has trian.log "unknown command 'trian'; did you mean 'train'?"
 mkdir -p fr && python3 -c "import h5py; h5py.File('fr/run.h5', 'w')['x'] = 1"
 expect 2 fr.log "$QUOPT" eval run.toml --run fr
-has fr.log "fr/run.h5 is not a quopt run file"
+has fr.log "fr/run.h5" "quopt train"   # not a run file quopt wrote: said, with the file
 
 echo "-- 12: a signal that arrives before training starts is caught: one step, a checkpoint, exit 75"
 python3 - "$QUOPT" <<'PY'
