@@ -14,6 +14,7 @@
 
 #include <toml.hpp>
 
+#include "core/edit_distance.hpp"
 #include "core/error.hpp"
 
 namespace quopt {
@@ -40,20 +41,6 @@ std::string section_of(std::string_view key) {
 std::string last_component(std::string_view key) {
   const auto dot = key.rfind('.');
   return std::string(dot == std::string_view::npos ? key : key.substr(dot + 1));
-}
-
-std::size_t levenshtein(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t subst = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
 }
 
 bool is_bare_key_char(char c) {
@@ -255,12 +242,44 @@ std::string where(const std::string& file, const TomlValue& v) {
   return line > 0 ? cat(file, ":", line) : file;
 }
 
+// toml11 3.x reads integer literals with operator>>, which silently caps a value beyond 64 bits at
+// INT64_MAX/INT64_MIN (TOML 1.0 requires an error; toml11 4 reports one). For a value at the cap this
+// re-reads the literal from the source line and returns true when it does not fit.
+bool integer_literal_overflows([[maybe_unused]] const TomlValue& v) {
+#if TOML11_VERSION_MAJOR < 4
+  const std::int64_t x = v.as_integer();
+  if (x != std::numeric_limits<std::int64_t>::max() && x != std::numeric_limits<std::int64_t>::min())
+    return false;
+  const auto loc = v.location();
+  if (loc.column() < 1 || loc.column() - 1 >= loc.line_str().size()) return false;
+  std::string tok = loc.line_str().substr(loc.column() - 1, loc.region());
+  tok.erase(std::remove(tok.begin(), tok.end(), '_'), tok.end());
+  const bool negative = !tok.empty() && tok[0] == '-';
+  if (!tok.empty() && (tok[0] == '-' || tok[0] == '+')) tok.erase(0, 1);
+  int base = 10;
+  if (tok.size() > 2 && tok[0] == '0' && (tok[1] == 'x' || tok[1] == 'o' || tok[1] == 'b')) {
+    base = tok[1] == 'x' ? 16 : (tok[1] == 'o' ? 8 : 2);
+    tok.erase(0, 2);
+  }
+  std::uint64_t mag = 0;
+  const auto [p, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), mag, base);
+  if (ec == std::errc::result_out_of_range) return true;
+  const std::uint64_t limit = negative ? std::uint64_t{1} << 63 : (std::uint64_t{1} << 63) - 1;
+  return ec == std::errc() && mag > limit;
+#else
+  return false;
+#endif
+}
+
 // Converts a TOML value to the key's type (ints are accepted for floats); throws with the type seen.
 ConfigValue from_toml(const KeySpec& spec, const TomlValue& v, const std::string& origin) {
   auto wrong = [&]() -> ConfigValue {
     fail(origin, ": key '", spec.key, "' expects ", key_type_name(spec.type), ", got ", toml_value_text(v),
          " (", toml_type_name(v), ")");
   };
+  if (v.is_integer() && integer_literal_overflows(v))
+    fail(origin, ": key '", spec.key,
+         "' has an integer that does not fit in 64 bits (TOML integers are 64-bit)");
   switch (spec.type) {
     case KeyType::Int:
       if (v.is_integer()) return static_cast<std::int64_t>(v.as_integer());
@@ -676,6 +695,11 @@ struct ConfigLoader {
 
   void load_file(const fs::path& path, const std::string& display, const std::string& included_from) {
     std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+      fail(included_from.empty() ? "" : included_from + ": ", "config file '", display,
+           "' is a directory, not a TOML file; name a file in it (e.g. ",
+           (fs::path(display) / "config.toml").string(), ")");
+    }
     if (!fs::is_regular_file(path, ec)) {
       if (included_from.empty()) {
         fail("config file '", display, "' not found (looked for ",

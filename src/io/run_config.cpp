@@ -107,6 +107,10 @@ Schema build_schema() {
   s.add(int_key("train.val_every", 50, 0, kNone,
                 "steps between validation runs; 0 = only at the end (quopt choice)"));
   s.add(int_key("train.val_batches", 4, 1, kNone, "batches per validation run (quopt choice)"));
+  s.add(
+      int_key("train.max_nonfinite_skips", 0, 0, kNone,
+              "steps whose loss or gradient norm is NaN/inf are never applied; this many are skipped (their "
+              "batch is dropped) before the run stops with an error; 0 = stop at the first (quopt choice)"));
 
   // [schedule]: the paper trains with WSD (arXiv 2509.23500).
   s.add(string_key("schedule.name", "wsd", {"wsd", "cosine", "linear", "constant"},
@@ -204,7 +208,8 @@ Schema build_schema() {
 
   // [checkpoint]
   s.add(int_key("checkpoint.every", 0, 0, kNone,
-                "steps between checkpoints; 0 = only at the end and on a termination signal (quopt choice)"));
+                "steps between checkpoints; a checkpoint is also written after the last step and on a "
+                "termination signal (SIGTERM, SIGUSR1); 0 = only those two (quopt choice)"));
   s.add(int_key("checkpoint.keep", 2, 1, kNone,
                 "checkpoints kept on disk, oldest removed first (quopt choice)"));
 
@@ -213,6 +218,10 @@ Schema build_schema() {
       "parallel.pipeline_stages", 1, 1, kNone,
       "pipeline stages; the MPI ranks form a stages x data-parallel grid, so the world size must be a "
       "multiple of it (quopt choice: no pipeline)"));
+  s.add(float_key(
+      "parallel.collective_timeout", 0.0, 0.0, kNone,
+      "seconds one training step (or a validation, a checkpoint write) may take before quopt decides a rank "
+      "is stalled and aborts the job with an error instead of waiting forever; 0 = no limit (quopt choice)"));
 
   // [output]
   s.add(path_key(
@@ -279,6 +288,12 @@ RunConfig make_run_config(const Config& cfg) {
                    describe(cfg, "model.d_model"), ", ", describe(cfg, "model.n_heads"), ")"),
                "RoPE rotates pairs of dimensions, so choose n_heads giving an even head_dim");
   }
+  if (m.mlp_hidden() < 1) {
+    constraint(
+        cat(describe(cfg, "model.mlp_ratio"), " with ", describe(cfg, "model.d_model"),
+            " gives an MLP of width ", m.mlp_hidden(), " (d_model * mlp_ratio rounded to a multiple of 8)"),
+        "raise mlp_ratio so that d_model * mlp_ratio >= 0.5 (4 for relu2, about 8/3 for swiglu)");
+  }
   if (m.n_kv_heads > m.n_heads || m.n_heads % m.n_kv_heads != 0) {
     constraint(
         cat(describe(cfg, "model.n_heads"), " is not a multiple of ", describe(cfg, "model.n_kv_heads")),
@@ -328,6 +343,7 @@ RunConfig make_run_config(const Config& cfg) {
   t.log_every = cfg.get_int("train.log_every");
   t.val_every = cfg.get_int("train.val_every");
   t.val_batches = cfg.get_int("train.val_batches");
+  t.max_nonfinite_skips = cfg.get_int("train.max_nonfinite_skips");
 
   // [schedule]
   ScheduleConfig& sc = rc.schedule;
@@ -366,6 +382,7 @@ RunConfig make_run_config(const Config& cfg) {
   rc.checkpoint.every = cfg.get_int("checkpoint.every");
   rc.checkpoint.keep = cfg.get_int("checkpoint.keep");
   rc.parallel.pipeline_stages = cfg.get_int("parallel.pipeline_stages");
+  rc.parallel.collective_timeout = cfg.get_float("parallel.collective_timeout");
   if (rc.parallel.pipeline_stages > m.n_layers) {
     constraint(cat(describe(cfg, "parallel.pipeline_stages"), " exceeds ", describe(cfg, "model.n_layers")),
                "every pipeline stage needs at least one block: use at most n_layers stages");
@@ -439,7 +456,8 @@ std::string quopt_config_reference() {
       "`n_heads % n_kv_heads == 0`; `batch_size % micro_batch_size == 0`; `warmup_fraction + decay_fraction "
       "<= 1`;\n"
       "`decay_roles` entries are distinct roles; `tokenize.vocab_size <= model.vocab_size`;\n"
-      "`pipeline_stages <= n_layers`. Single-key ranges (e.g. `lr > 0`, Adam betas in [0, 1)) are in the\n"
+      "`pipeline_stages <= n_layers`; `d_model * mlp_ratio` gives an MLP at least 1 wide. Single-key ranges "
+      "(e.g. `lr > 0`, Adam betas in [0, 1)) are in the\n"
       "`allowed` column below and are checked as each file is read.\n"
       "\n"
       "Keys with 0 meaning \"derived\": `model.n_kv_heads` (= n_heads), `train.micro_batch_size` (= "
