@@ -60,7 +60,10 @@ foreach(dir ${QUOPT_CBLAS_INCLUDE_DIR} ${QUOPT_LAPACKE_INCLUDE_DIR})
 endforeach()
 
 # --- SentencePiece -----------------------------------------------------------------
-pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
+# 0.1.97 is the first SentencePiece whose API takes std::string_view (Encode; before: its own
+# absl::string_view class); SetRandomGeneratorSeed and the trainer's `minloglevel` date from 0.1.94.
+# src/io/tokenizer.cpp compiles against the headers of 0.1.97 through 0.2.0 and not of 0.1.91-0.1.96.
+pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece>=0.1.97)
 add_library(quopt::sentencepiece INTERFACE IMPORTED)
 target_link_libraries(quopt::sentencepiece INTERFACE PkgConfig::SENTENCEPIECE)
 find_library(QUOPT_SPM_TRAIN_LIB NAMES sentencepiece_train)
