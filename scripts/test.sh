@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds the cpu preset (and compiles the cuda preset where nvcc exists),
-# runs every test: ctest (labels unit, mpi, e2e) and pytest for postprocess/.
+# runs every test: ctest (labels unit, mpi, e2e, slurm; e2e includes install_prefix_study, which
+# installs the build into a temporary prefix with `cmake --install` and runs a study and its report
+# from there) and pytest for postprocess/ and tests/python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh

@@ -12,10 +12,9 @@
 #include <sstream>
 #include <system_error>
 
-#include <toml.hpp>
-
 #include "core/edit_distance.hpp"
 #include "core/error.hpp"
+#include "io/toml_compat.hpp"
 
 namespace quopt {
 
@@ -24,7 +23,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // TOML values with std::map tables so that tables are walked (and errors reported) deterministically.
-using TomlValue = toml::basic_value<toml::discard_comments, std::map, std::vector>;
+using TomlValue = toml_compat::Value;
 
 std::string_view trim(std::string_view s) {
   const auto first = s.find_first_not_of(" \t\r\n");
@@ -230,15 +229,13 @@ const char* toml_type_name(const TomlValue& v) {
 
 std::string toml_value_text(const TomlValue& v) {
   if (v.is_table()) return "a table";
-  std::ostringstream os;
-  os << v;
-  std::string s(trim(os.str()));
+  std::string s(trim(toml_compat::text_of(v)));
   if (s.size() > 80) s = s.substr(0, 77) + "...";
   return s;
 }
 
 std::string where(const std::string& file, const TomlValue& v) {
-  const auto line = v.location().line();
+  const auto line = toml_compat::line_of(v);
   return line > 0 ? cat(file, ":", line) : file;
 }
 
@@ -293,7 +290,7 @@ ConfigValue from_toml(const KeySpec& spec, const TomlValue& v, const std::string
       return wrong();
     case KeyType::String:
     case KeyType::Path:
-      if (v.is_string()) return v.as_string().str;
+      if (v.is_string()) return toml_compat::string_of(v);
       return wrong();
     case KeyType::StringList:
     case KeyType::PathList: {
@@ -301,7 +298,7 @@ ConfigValue from_toml(const KeySpec& spec, const TomlValue& v, const std::string
       std::vector<std::string> out;
       for (const auto& e : v.as_array()) {
         if (!e.is_string()) return wrong();
-        out.push_back(e.as_string().str);
+        out.push_back(toml_compat::string_of(e));
       }
       return out;
     }
@@ -312,7 +309,7 @@ ConfigValue from_toml(const KeySpec& spec, const TomlValue& v, const std::string
 TomlValue parse_toml_text(const std::string& text, const std::string& name) {
   std::istringstream is(text);
   try {
-    return toml::parse<toml::discard_comments, std::map, std::vector>(is, name);
+    return toml_compat::parse(is, name);
   } catch (const std::exception& e) {
     fail(name, ": TOML syntax error: ", e.what());
   }
@@ -327,12 +324,12 @@ std::string parse_set_string(std::string_view text, const std::string& origin, c
     TomlValue root;
     try {
       std::istringstream is("v = " + std::string(text));
-      root = toml::parse<toml::discard_comments, std::map, std::vector>(is, "--set");
+      root = toml_compat::parse(is, "--set");
     } catch (const std::exception&) {
       fail(origin, ": key '", spec.key, "' got a malformed quoted string ", std::string(text),
            "; write it without quotes or as a valid TOML string");
     }
-    return root.as_table().at("v").as_string().str;
+    return toml_compat::string_of(root.as_table().at("v"));
   }
   return std::string(text);
 }
@@ -392,7 +389,7 @@ ConfigValue parse_set_value(const KeySpec& spec, std::string_view text, const st
         TomlValue root;
         try {
           std::istringstream is("v = " + std::string(text));
-          root = toml::parse<toml::discard_comments, std::map, std::vector>(is, "--set");
+          root = toml_compat::parse(is, "--set");
         } catch (const std::exception&) {
           return wrong("a list is either comma-separated (a,b) or a TOML array ([\"a\", \"b\"])");
         }
@@ -400,7 +397,7 @@ ConfigValue parse_set_value(const KeySpec& spec, std::string_view text, const st
         if (!arr.is_array()) return wrong();
         for (const auto& e : arr.as_array()) {
           if (!e.is_string()) return wrong("TOML array entries must be quoted strings");
-          out.push_back(e.as_string().str);
+          out.push_back(toml_compat::string_of(e));
         }
         return out;
       }
@@ -668,14 +665,14 @@ struct ConfigLoader {
       const TomlValue& inc = it->second;
       std::vector<std::string> files;
       if (inc.is_string()) {
-        files.push_back(inc.as_string().str);
+        files.push_back(toml_compat::string_of(inc));
       } else if (inc.is_array()) {
         for (const auto& e : inc.as_array()) {
           if (!e.is_string()) {
             fail(where(display, inc), ": 'include' expects a list of file names (strings), got ",
                  toml_value_text(inc));
           }
-          files.push_back(e.as_string().str);
+          files.push_back(toml_compat::string_of(e));
         }
       } else {
         fail(where(display, inc), ": 'include' expects a list of file names (strings), got ",
