@@ -19,7 +19,10 @@ val_loss                the row's own val loss: /quant/<scheme>/eval val_loss (=
 acc_<task>, acc_avg     the row's own accuracies and their mean
 loss_increase           val_loss - fp_val_loss (PTQ rows only)
 acc_drop                mean over the tasks evaluated both in FP and quantized of (fp acc - quantized acc)
-R_L, mmr_mean, mmr_max, kurtosis_mean, kurtosis_max   attributes of /analysis/<scheme> (PTQ rows)
+R_L, mmr_mean, mmr_max, mmr_tomean_mean, mmr_tomean_max, kurtosis_mean, kurtosis_max
+                        attributes of /analysis/<scheme> (PTQ rows; mmr_* the authors' max-to-median
+                        MMR, mmr_tomean_* the max-to-mean MMR); on the "fp" row of a QAT run, those of
+                        /analysis/qat (its QAT quantization)
 acc_metric              "acc" or "acc_norm": which task attribute the accuracy columns hold
 
 Accuracies are stored as the run file has them (fractions in [0, 1]); the report shows percent.
@@ -140,6 +143,8 @@ def rows_for_run(run: RunData, runs_dir: Path, acc_metric: str = "acc") -> list[
     fp_row = dict(base, scheme=FP_SCHEME, val_loss=base["fp_val_loss"], acc_avg=base["fp_acc_avg"])
     for task, acc in fp_acc.items():
         fp_row[f"acc_{task}"] = acc
+    if run.qat_analysis:
+        fp_row.update(run.qat_analysis)
     rows.append(fp_row)
 
     for name, scheme in sorted(run.schemes.items()):

@@ -15,7 +15,8 @@
 
 namespace quopt::app {
 
-// A whole model (f32) with the weights of DIR/run.h5.
+// A whole model (f32) with the weights of DIR/run.h5, computing as it was trained: a QAT run's model
+// runs its QuEST quantizer (app/trained_arithmetic.hpp).
 std::unique_ptr<Olmo2> load_trained_model(const RunConfig& cfg, const std::string& run_file);
 
 struct EvalData {

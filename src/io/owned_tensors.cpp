@@ -8,6 +8,7 @@
 #include <xxhash.h>
 
 #include "core/error.hpp"
+#include "parallel/collective_error.hpp"
 
 namespace quopt {
 
@@ -122,11 +123,18 @@ void write_owned(H5File& f, MPI_Comm comm, const std::vector<NamedTensor>& mine,
     }
   for (const auto& [name, d] : writers) f.create_dataset(name, d.shape, d.dtype);
   std::ostringstream sums;
+  std::string write_error;  // independent writes fail on one rank only: every rank learns of it below
   for (const auto& t : mine) {
-    if (writers.at(t.name).owner != rank) continue;
-    f.write(t.name, t.tensor);
+    if (writers.at(t.name).owner != rank || !write_error.empty()) continue;
+    try {
+      f.write(t.name, t.tensor);
+    } catch (const Error& e) {
+      write_error = e.what();
+      continue;
+    }
     if (manifest) sums << t.name << '\t' << hex16(tensor_checksum(t.tensor)) << '\n';
   }
+  throw_if_any(comm, write_error);
   if (!manifest) return;
   std::vector<std::string> lines;
   for (const auto& part : allgather_strings(comm, sums.str())) {
@@ -141,7 +149,7 @@ void write_owned(H5File& f, MPI_Comm comm, const std::vector<NamedTensor>& mine,
   f.set_attr("/", "manifest", text);
 }
 
-std::string verify_manifest(const H5File& f) {
+std::string verify_manifest(const H5File& f, const TensorCheck& check) {
   if (!f.has_attr("/", "manifest")) return "no manifest attribute";
   const std::string hash =
       f.has_attr("/", "manifest_hash") ? f.get_attr_string("/", "manifest_hash") : kLegacyManifestHash;
@@ -165,6 +173,10 @@ std::string verify_manifest(const H5File& f) {
     }
     const std::uint64_t sum = legacy ? tensor_checksum_fnv1a(t) : tensor_checksum(t);
     if (line.substr(tab + 1) != hex16(sum)) return "checksum mismatch in " + name + " (" + hash + ")";
+    if (check) {
+      std::string why = check(name, t);
+      if (!why.empty()) return why;
+    }
     ++n;
   }
   return n ? "" : "empty manifest";

@@ -11,6 +11,7 @@
 // (FNV-1a sums) and verifies with FNV-1a; an unknown hash name is reported, not guessed.
 #include <mpi.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,10 @@ std::uint64_t tensor_checksum(const Tensor& t);
 std::uint64_t tensor_checksum_fnv1a(const Tensor& t);
 
 // Reads the "manifest" attribute and checks every listed dataset's checksum. Returns an empty string
-// when the file verifies, else what is wrong (the first bad dataset).
-std::string verify_manifest(const H5File& f);
+// when the file verifies, else what is wrong (the first bad dataset). `check`, when given, also sees
+// every dataset read (name, tensor) and returns what is wrong with it ("" for nothing), so a caller
+// can check contents without reading the file twice.
+using TensorCheck = std::function<std::string(const std::string&, const Tensor&)>;
+std::string verify_manifest(const H5File& f, const TensorCheck& check = {});
 
 }  // namespace quopt

@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
         MPI_Barrier(MPI_COMM_WORLD);
         const double t0 = quopt::wall_seconds();
         const std::string path = quopt::save_checkpoint(dir, grid, model.params(), *opt, metrics,
-                                                        quopt::CheckpointMeta{++step, "bench"}, 1);
+                                                        quopt::CheckpointMeta{++step, "bench", ""}, 1);
         if (rt.rank() == 0) fsync_path(path);
         MPI_Barrier(MPI_COMM_WORLD);
         t_ckpt = quopt::wall_seconds() - t0;
