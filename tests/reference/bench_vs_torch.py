@@ -141,8 +141,9 @@ def main():
     a.rounds = a.rounds or (3 if a.quick else 5)
     py = ensure_venv(Path(a.venv))
     modes = a.modes.split(",")
-    print(f"# {' '.join(sys.argv)}\n# load average {os.getloadavg()[0]:.1f}; batch {a.batch}, micro-batch "
-          f"{a.micro_batch or 'auto'}, {a.steps} timed steps after {a.warmup}, {a.rounds} rounds")
+    print(f"    python3 {' '.join(sys.argv)}\n\nBatch {a.batch} sequences, micro-batch "
+          f"{a.micro_batch or 'auto (2048 tokens)'}, {a.steps} timed steps after {a.warmup}, {a.rounds} rounds; "
+          f"load average {os.getloadavg()[0]:.1f}.\n")
     print("| model | threads | quopt tok/CPU-s | eager | compile | quopt/eager (CPU) | quopt/compile (CPU) "
           "| quopt/compile (wall) | peak RSS quopt/eager |")
     print("|---|---|---|---|---|---|---|---|---|")
