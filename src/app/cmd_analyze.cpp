@@ -20,14 +20,21 @@ namespace quopt::app {
 
 namespace {
 
-// The quantized model `quopt ptq` evaluated: weights from the recorded errors, activation quantizer.
-std::unique_ptr<Olmo2> recorded_quantized_model(const RunConfig& cfg, const std::string& run_file,
-                                                const QuantScheme& s) {
-  auto q = load_trained_model(cfg, run_file);
+// The step whose weights /quant/<scheme> was made from (files written before steps were recorded: the
+// final weights).
+std::int64_t quantized_step(const std::string& run_file, const QuantScheme& s) {
   H5File f = H5File::open_read(run_file, MPI_COMM_WORLD);
-  const std::string root = "quant/" + s.name + "/weights/";
   QUOPT_CHECK(f.exists("quant/" + s.name), run_file, " has no /quant/", s.name,
               ": run `quopt ptq ... --run DIR --scheme ", s.name, "` first");
+  return f.has_attr("quant/" + s.name, "step") ? f.get_attr_int("quant/" + s.name, "step") : -1;
+}
+
+// The quantized model `quopt ptq` evaluated: weights from the recorded errors, activation quantizer.
+std::unique_ptr<Olmo2> recorded_quantized_model(const RunConfig& cfg, const std::string& run_file,
+                                                const std::string& weights_file, const QuantScheme& s) {
+  auto q = load_trained_model(cfg, weights_file);
+  H5File f = H5File::open_read(run_file, MPI_COMM_WORLD);
+  const std::string root = "quant/" + s.name + "/weights/";
   for (auto& p : q->params().all()) {
     const std::string err = root + p.name + "_error";
     if (!f.exists(err)) continue;  // not quantized (embedding, head, gains, layers not selected)
@@ -51,13 +58,20 @@ int cmd_analyze(const CommonArgs& a, const std::string& run_dir,
   std::vector<QuantScheme> schemes;
   for (const auto& n : names) schemes.push_back(parse_quant_scheme(n));
   const std::string run_file = run_dir + "/run.h5";
-  auto fp = load_trained_model(cfg, run_file);
   const Tensor tokens = calibration_batches(cfg).front();
   for (const QuantScheme& s : schemes) {
-    auto q = recorded_quantized_model(cfg, run_file, s);
+    // The full-precision model at the step the scheme was quantized from (ptq's --step or the study's).
+    const WeightsSource src = locate_weights(run_dir, quantized_step(run_file, s), MPI_COMM_WORLD);
+    auto fp = load_trained_model(cfg, src.file);
+    auto q = recorded_quantized_model(cfg, run_file, src.file, s);
     const AnalysisResult r = analyze_model(*fp, *q, tokens, {}, MPI_COMM_WORLD);
     H5File f = H5File::open_rw(run_file, MPI_COMM_WORLD);
     write_analysis(f, s.name, r);
+    WeightsChoice at;  // the protocol and threshold ptq recorded
+    const std::string qg = "quant/" + s.name;
+    if (f.has_attr(qg, "protocol")) at.protocol = f.get_attr_string(qg, "protocol");
+    if (f.has_attr(qg, "threshold")) at.threshold = f.get_attr_double(qg, "threshold");
+    record_weights_choice(f, "analysis/" + s.name, src, at);
     f.close();
     log_info(s.name, ": R_L ", r.R_L, ", MMR mean ", r.mmr_mean, " max ", r.mmr_max, ", kurtosis mean ",
              r.kurtosis_mean, " max ", r.kurtosis_max, " (", r.modules.size(), " modules, ", r.layers.size(),

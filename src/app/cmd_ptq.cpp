@@ -55,7 +55,8 @@ void record_activations(H5File& f, const std::string& root, Olmo2& fp, const Olm
 
 }  // namespace
 
-int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& scheme_names) {
+int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& scheme_names,
+            const WeightsChoice& at) {
   const LoadedConfig lc = load_config(a);
   const RunConfig& cfg = lc.run;
   const std::vector<std::string>& names = scheme_names.empty() ? cfg.quant.schemes : scheme_names;
@@ -63,7 +64,9 @@ int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<s
   for (const auto& n : names) schemes.push_back(parse_quant_scheme(n));  // all errors before any work
   QUOPT_CHECK(!schemes.empty(), "no PTQ scheme: set quant.schemes or pass --scheme");
   const std::string run_file = run_dir + "/run.h5";
-  auto fp = load_trained_model(cfg, run_file);
+  const WeightsSource src = locate_weights(run_dir, at.step, MPI_COMM_WORLD);
+  log_info("quantizing the weights of step ", src.step, src.is_final ? " (final)" : "", " from ", src.file);
+  auto fp = load_trained_model(cfg, src.file);
   const EvalData data = load_eval_data(cfg);
   const std::vector<Tensor> calib = calibration_batches(cfg);
 
@@ -71,8 +74,9 @@ int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<s
   log_info("full precision: ", describe(fp_result));
   H5File f = H5File::open_rw(run_file, MPI_COMM_WORLD);
   write_eval(f, "eval", fp_result);
+  record_weights_choice(f, "eval", src, at);
   for (const QuantScheme& s : schemes) {
-    auto q = load_trained_model(cfg, run_file);
+    auto q = load_trained_model(cfg, src.file);
     const PtqOutcome o = quantize_model(*q, s, cfg.quant.layers, calib);
     const EvalResult r = evaluate_model(*q, data, cfg);
     char delta[48];
@@ -89,6 +93,7 @@ int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<s
     std::string layers;
     for (const auto& l : cfg.quant.layers) layers += (layers.empty() ? "" : ",") + l;
     f.set_attr(root, "layers", layers);
+    record_weights_choice(f, root, src, at);
     write_eval(f, root + "/eval", r);
     for (const auto& t : o.weight_error) f.write_tensor(root + "/weights/" + t.name, t.tensor, 0);
     for (const auto& t : o.scales) f.write_tensor(root + "/weights/" + t.name, t.tensor, 0);
@@ -107,11 +112,12 @@ int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<s
 }
 
 int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string& scheme,
-             const std::string& logits_file) {
+             const std::string& logits_file, const WeightsChoice& at) {
   const LoadedConfig lc = load_config(a);
   const RunConfig& cfg = lc.run;
   const std::string run_file = run_dir + "/run.h5";
-  auto model = load_trained_model(cfg, run_file);
+  const WeightsSource src = locate_weights(run_dir, at.step, MPI_COMM_WORLD);
+  auto model = load_trained_model(cfg, src.file);
   const EvalData data = load_eval_data(cfg);
   std::string group = "eval";
   if (!scheme.empty()) {
@@ -124,6 +130,7 @@ int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string&
   log_info(scheme.empty() ? "full precision" : scheme, ": ", describe(r));
   H5File f = H5File::open_rw(run_file, MPI_COMM_WORLD);
   write_eval(f, group, r);
+  record_weights_choice(f, group, src, at);
   f.close();
   if (!logits_file.empty()) write_token_outputs(logits_file, *model, data, cfg, run_dir, scheme);
   return 0;

@@ -190,6 +190,17 @@ Schema build_schema() {
   s.add(int_key("checkpoint.keep", 2, 1, kNone,
                 "checkpoints kept on disk, oldest removed first (quopt choice)"));
 
+  // [snapshot]
+  s.add(
+      bool_key("snapshot.enabled", false,
+               "keep weight-only snapshots (DIR/snapshots/) at the validation points where the loss reaches "
+               "a new minimum, so ptq/eval/analyze can take the model at a step: the paper's common-loss PTQ "
+               "(arXiv 2509.23500); `quopt study` turns it on for ptq_protocol = \"common-loss\""));
+  s.add(exclusive_max(float_key(
+      "snapshot.after_fraction", 0.0, 0.0, 1.0,
+      "no snapshot before this fraction of train.steps (quopt choice; e.g. 0.5 halves the disk a large "
+      "model's snapshots take, as the common loss is reached late in training)")));
+
   // [parallel]
   s.add(int_key(
       "parallel.pipeline_stages", 1, 1, kNone,
@@ -310,6 +321,9 @@ RunConfig make_run_config(const Config& cfg) {
   t.log_every = cfg.get_int("train.log_every");
   t.val_every = cfg.get_int("train.val_every");
   t.val_batches = cfg.get_int("train.val_batches");
+
+  rc.snapshot.enabled = cfg.get_bool("snapshot.enabled");
+  rc.snapshot.after_fraction = cfg.get_float("snapshot.after_fraction");
 
   // [schedule]
   ScheduleConfig& sc = rc.schedule;

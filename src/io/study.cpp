@@ -1,5 +1,6 @@
 #include "io/study.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -51,6 +52,21 @@ Schema build_study_schema() {
   list("study.ptq_schemes", {"rtn-w4a4"}, {},
        "PTQ schemes applied to every full-precision run; the paper's setting is rtn-w4a4 (arXiv 2509.23500)");
   list("study.overrides", {}, {}, "key=value overrides applied to every run (like --set)");
+  list(
+      "study.seeds", {}, {},
+      "train.seed of each run (strings parsed as integers, e.g. [\"1\", \"2\"]); every (size, optimizer, lr) "
+      "is trained once per seed and the best lr is chosen by the mean final validation loss over seeds; "
+      "empty: one run with the base config's seed");
+  s.add(KeySpec{
+      "study.ptq_protocol",
+      KeyType::String,
+      ConfigValue{std::string("common-loss")},
+      "where the selected models are quantized: common-loss (the paper, arXiv 2509.23500: per size, at "
+      "the first validation point where the loss reaches the lowest loss every optimizer reaches; "
+      "turns on snapshot.enabled) or final (the final weights)",
+      std::nullopt,
+      std::nullopt,
+      {"common-loss", "final"}});
   for (const char* o : kOptimizers)
     list((std::string("study.lr.") + o).c_str(), {}, {},
          "learning rates for this optimizer (strings parsed as numbers); empty: the optimizer file's lr");
@@ -61,6 +77,19 @@ std::string lr_tag(double lr) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "lr%.3g", lr);  // 3 significant digits: distinct names for a grid
   return buf;
+}
+
+std::int64_t parse_seed(const std::string& v) {
+  std::size_t used = 0;
+  long long x = -1;
+  try {
+    x = std::stoll(v, &used);
+  } catch (...) {
+    used = 0;
+  }
+  QUOPT_CHECK(used == v.size() && x >= 0, "study.seeds entry '", v,
+              "' is not a non-negative integer (e.g. \"1\")");
+  return x;
 }
 
 double parse_lr(const std::string& key, const std::string& v) {
@@ -103,6 +132,15 @@ StudyPlan make_study_plan(const std::string& path) {
   if (odir.empty()) odir = (fs::absolute(path).parent_path() / "../optimizers").lexically_normal().string();
   const double tpp = c.get_float("study.tokens_per_param");
   const bool qat = c.get_bool("study.qat");
+  p.protocol = c.get_string("study.ptq_protocol") == "final" ? PtqProtocol::Final : PtqProtocol::CommonLoss;
+  std::vector<std::int64_t> seeds;
+  for (const auto& v : c.get_list("study.seeds")) {
+    seeds.push_back(parse_seed(v));
+    QUOPT_CHECK(std::count(seeds.begin(), seeds.end(), seeds.back()) == 1, path, ": study.seeds lists ", v,
+                " twice");
+  }
+  const bool many_seeds = seeds.size() > 1, set_seed = !seeds.empty();
+  if (seeds.empty()) seeds.push_back(0);  // placeholder: the base config's train.seed
   std::int64_t index = 0;
   for (const auto& size : sizes) {
     QUOPT_CHECK(fs::exists(size), path, ": study.sizes entry '", size, "' does not exist");
@@ -114,36 +152,46 @@ StudyPlan make_study_plan(const std::string& path) {
       for (const auto& v : c.get_list("study.lr." + opt)) lrs.push_back(parse_lr("study.lr." + opt, v));
       if (lrs.empty()) lrs.push_back(0.0);  // the optimizer file's lr
       for (double lr : lrs)
-        for (int q = 0; q <= (qat ? 1 : 0); ++q) {
-          StudyRun r;
-          r.index = index++;
-          r.optimizer = opt;
-          r.optimizer_file = ofile;
-          r.model_file = size;
-          r.lr = lr;
-          r.qat = q == 1;
-          r.name = stem(size);
-          r.name.append("_").append(opt);
-          if (lr > 0) r.name.append("_").append(lr_tag(lr));
-          if (r.qat) r.name.append("_qat");
-          r.dir = (fs::path(p.out_dir) / r.name).string();
-          r.overrides.push_back("optimizer.name=" + opt);
-          if (lr > 0) {
-            char buf[40];
-            std::snprintf(buf, sizeof buf, "optimizer.lr=%.17g", lr);
-            r.overrides.push_back(buf);
+        for (std::int64_t seed : seeds)
+          for (int q = 0; q <= (qat ? 1 : 0); ++q) {
+            StudyRun r;
+            r.index = index++;
+            r.optimizer = opt;
+            r.optimizer_file = ofile;
+            r.model_file = size;
+            r.lr = lr;
+            r.seed = seed;
+            r.qat = q == 1;
+            r.name = stem(size);
+            r.name.append("_").append(opt);
+            if (lr > 0) r.name.append("_").append(lr_tag(lr));
+            if (many_seeds) r.name.append("_s").append(std::to_string(seed));
+            if (r.qat) r.name.append("_qat");
+            for (const auto& other : p.runs)
+              QUOPT_CHECK(other.name != r.name, path, ": two runs are both named ", r.name,
+                          " (a learning rate listed twice, or two that agree to 3 significant digits)");
+            r.dir = (fs::path(p.out_dir) / r.name).string();
+            r.overrides.push_back("optimizer.name=" + opt);
+            if (lr > 0) {
+              char buf[40];
+              std::snprintf(buf, sizeof buf, "optimizer.lr=%.17g", lr);
+              r.overrides.push_back(buf);
+            }
+            if (tpp > 0) {
+              char buf[48];
+              std::snprintf(buf, sizeof buf, "train.tokens_per_param=%.17g", tpp);
+              r.overrides.push_back("train.steps=0");
+              r.overrides.push_back(buf);
+            }
+            if (set_seed) r.overrides.push_back("train.seed=" + std::to_string(seed));
+            if (r.qat) r.overrides.push_back("quant.qat=quest");
+            // Snapshots at validation points: the common-loss protocol quantizes a run at one of them.
+            if (!r.qat && p.protocol == PtqProtocol::CommonLoss)
+              r.overrides.push_back("snapshot.enabled=true");
+            for (const auto& o : c.get_list("study.overrides")) r.overrides.push_back(o);
+            r.overrides.push_back("output.dir=" + r.dir);
+            p.runs.push_back(std::move(r));
           }
-          if (tpp > 0) {
-            char buf[48];
-            std::snprintf(buf, sizeof buf, "train.tokens_per_param=%.17g", tpp);
-            r.overrides.push_back("train.steps=0");
-            r.overrides.push_back(buf);
-          }
-          if (r.qat) r.overrides.push_back("quant.qat=quest");
-          for (const auto& o : c.get_list("study.overrides")) r.overrides.push_back(o);
-          r.overrides.push_back("output.dir=" + r.dir);
-          p.runs.push_back(std::move(r));
-        }
     }
   }
   return p;
