@@ -134,9 +134,10 @@ void record_decision(const StudyPlan& plan, const StudyRun& run, const RunDecisi
   f.close();
 }
 
-// Rank 0: the run file has `group` whose attribute "step" is `step`.
-bool has_group_at_step(const H5File& f, const std::string& group, std::int64_t step) {
-  return f.exists(group) && f.has_attr(group, "step") && f.get_attr_int(group, "step") == step;
+// Rank 0: the run file has `group`, made at `step` under `protocol` (its attributes).
+bool has_group_at(const H5File& f, const std::string& group, std::int64_t step, const std::string& protocol) {
+  return f.exists(group) && f.has_attr(group, "step") && f.get_attr_int(group, "step") == step &&
+         f.has_attr(group, "protocol") && f.get_attr_string(group, "protocol") == protocol;
 }
 
 // Rank 0: the recorded decision matches `d` and, for a selected run, `stage` is done at its step.
@@ -152,7 +153,7 @@ bool stage_done_for(const StudyPlan& plan, const StudyRun& run, const std::strin
     if (!d.selected) return true;
     for (const auto& s : plan.ptq_schemes) {
       const std::string g = (stage == "ptq" ? "quant/" : "analysis/") + s;
-      if (!has_group_at_step(f, g, d.ptq_step)) return false;
+      if (!has_group_at(f, g, d.ptq_step, ptq_protocol_name(plan.protocol))) return false;
     }
     return true;
   } catch (const Error&) {

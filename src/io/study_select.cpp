@@ -16,10 +16,15 @@ double final_loss(const RunCurve& r) {
   return std::isfinite(v) ? v : std::numeric_limits<double>::infinity();
 }
 
+// The validation before the first step (step 0) is the untrained model: never a point to quantize at.
+std::size_t first_trained(const RunCurve& r) {
+  return r.val_step.size() > 1 && r.val_step.front() == 0 ? 1 : 0;
+}
+
 double min_loss(const RunCurve& r) {
   double m = std::numeric_limits<double>::infinity();
-  for (double v : r.val_loss)
-    if (std::isfinite(v)) m = std::min(m, v);
+  for (std::size_t i = first_trained(r); i < r.val_loss.size(); ++i)
+    if (std::isfinite(r.val_loss[i])) m = std::min(m, r.val_loss[i]);
   return m;
 }
 
@@ -90,8 +95,11 @@ std::vector<RunDecision> select_runs(const std::vector<RunCurve>& runs, PtqProto
     std::int64_t at = static_cast<std::int64_t>(r.val_loss.size()) - 1;
     if (protocol == PtqProtocol::CommonLoss && std::isfinite(threshold[r.size])) {
       d.threshold = threshold[r.size];
-      const std::int64_t c = first_crossing(r.val_loss, d.threshold);
-      if (c >= 0) at = c;
+      const std::size_t from = first_trained(r);
+      const std::int64_t c = first_crossing(
+          std::vector<double>(r.val_loss.begin() + static_cast<std::ptrdiff_t>(from), r.val_loss.end()),
+          d.threshold);
+      if (c >= 0) at = c + static_cast<std::int64_t>(from);
     }
     d.ptq_step = r.val_step[static_cast<std::size_t>(at)];
     d.ptq_val_loss = r.val_loss[static_cast<std::size_t>(at)];

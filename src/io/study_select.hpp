@@ -8,7 +8,8 @@
 //        common-loss  the paper's: per size, the threshold is the lowest validation loss that every
 //                     selected run of that size reaches, max over those runs of their minimum validation
 //                     loss; each run is quantized at its first validation point whose loss is <= the
-//                     threshold (a snapshot, io/snapshot.hpp, or the final weights).
+//                     threshold (a snapshot, io/snapshot.hpp, or the final weights). The validation at
+//                     step 0 (the untrained model) takes part in neither.
 // Pure functions of the runs' validation curves, so a test can feed them curves directly.
 #include <cstdint>
 #include <limits>
