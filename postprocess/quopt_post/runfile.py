@@ -46,7 +46,7 @@ class EvalResult:
     # resample. Absent in files written before they were recorded.
     window_loss: np.ndarray | None = None
     items: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
-    # Which weights were evaluated: step, final_step, tokens, protocol, train_val_loss, threshold.
+    # Which weights were evaluated: step, final_step, train_tokens, protocol, train_val_loss, threshold.
     weights: dict[str, Any] = field(default_factory=dict)
 
 
@@ -172,7 +172,7 @@ def _last(f: h5py.File, path: str) -> float | None:
     return _as_float(data[-1])
 
 
-WEIGHTS_KEYS = ("step", "final_step", "tokens", "protocol", "train_val_loss", "threshold")
+WEIGHTS_KEYS = ("step", "final_step", "train_tokens", "protocol", "train_val_loss", "threshold")
 
 
 def _weights(attrs: dict[str, Any]) -> dict[str, Any]:

@@ -134,7 +134,7 @@ def _mean(values: Iterable[float]) -> float | None:
 
 
 def _weights_columns(weights: dict[str, Any], params: int | None) -> dict[str, Any]:
-    tokens = weights.get("tokens")
+    tokens = weights.get("train_tokens")
     return {
         "ptq_step": weights.get("step"),
         "ptq_tokens": tokens,

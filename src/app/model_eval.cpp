@@ -31,7 +31,7 @@ void record_weights_choice(H5File& f, const std::string& group, const WeightsSou
   const std::string protocol = !c.protocol.empty() ? c.protocol : w.is_final ? "final" : "step";
   f.set_attr(group, "step", w.step);
   f.set_attr(group, "final_step", w.final_step);
-  f.set_attr(group, "tokens", w.tokens);
+  f.set_attr(group, "train_tokens", w.tokens);
   f.set_attr(group, "protocol", protocol);
   f.set_attr(group, "train_val_loss", w.train_val_loss);
   if (std::isfinite(c.threshold)) f.set_attr(group, "threshold", c.threshold);

@@ -20,7 +20,7 @@ namespace quopt::app {
 // A whole model (f32) with the weights of `weights_file` (DIR/run.h5, or a snapshot: same /weights).
 std::unique_ptr<Olmo2> load_trained_model(const RunConfig& cfg, const std::string& weights_file);
 
-// Collective: step, tokens, protocol, train_val_loss (the trainer's validation loss at that step) and,
+// Collective: step, final_step, train_tokens, protocol, train_val_loss (the trainer's validation loss at that step) and,
 // when finite, threshold as attributes of `group`.
 void record_weights_choice(H5File& f, const std::string& group, const WeightsSource& w,
                            const WeightsChoice& c);

@@ -126,6 +126,12 @@ for n, r in runs.items():
         q = np.clip(np.round(wq / row), -7, 7) * row
         assert np.allclose(wq - q, err, atol=1e-6), f"{n}: /quant error is not of the step-{step} weights"
         assert h["eval/window_loss"].shape[0] > 0 and h["eval/tasks/continuation/correct_norm"].shape == (30,)
+        # /eval's tokens: validation tokens (windows x seq_len); train_tokens: the step's training tokens.
+        assert int(h["eval"].attrs["tokens"]) == h["eval/window_loss"].shape[0] * 32, (int(h["eval"].attrs["tokens"]), h["eval/window_loss"].shape)
+        assert int(h["eval"].attrs["train_tokens"]) == step * 8 * 32, (n, int(h["eval"].attrs["train_tokens"]))
+        assert math.isclose(h["eval"].attrs["val_loss"], float(np.mean(h["eval/window_loss"][()])), rel_tol=1e-6)  # f32 sums
+        acc = h["eval/tasks/continuation"].attrs["acc_norm"]
+        assert math.isclose(acc, float(np.mean(h["eval/tasks/continuation/correct_norm"][()])), rel_tol=1e-12)
 # The common loss is the worst selected run's minimum: some run reaches it before its end, so a snapshot
 # is used (if this fails, the runs happen to be identical in quality: change the study, not the check).
 assert (early > 0) == (protocol == "common-loss"), early
