@@ -5,6 +5,7 @@
 // not selected does nothing more (its analyze stage neither).
 #include <mpi.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -14,7 +15,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "io/h5file.hpp"
-#include "io/run_file.hpp"
+#include "io/metrics_read.hpp"
 #include "io/study.hpp"
 
 namespace fs = std::filesystem;
@@ -40,7 +41,8 @@ std::string run_file(const StudyRun& run) {
   return run.dir + "/run.h5";
 }
 
-// Rank 0: the validation curve of a trained run.
+// Rank 0: the validation curve of a trained run, from its metrics.jsonl (io/metrics_read.hpp: other
+// runs' run.h5 may be being written by their own PTQ stage right now).
 RunCurve read_curve(const StudyRun& run) {
   RunCurve c;
   c.index = run.index;
@@ -49,12 +51,10 @@ RunCurve read_curve(const StudyRun& run) {
   c.qat = run.qat;
   c.lr = run.lr;
   c.seed = run.seed;
-  H5File f = H5File::open_read(run_file(run), MPI_COMM_SELF);
-  RunMetrics m;
-  read_metrics(f, m);
-  c.val_step = m.val_step;
-  c.val_loss = m.val_loss;
-  QUOPT_CHECK(!c.val_loss.empty(), run_file(run), " has no validation loss (/metrics/val_loss is empty)");
+  const ValCurve v = read_val_curve(run.dir + "/metrics.jsonl");
+  c.val_step = v.step;
+  c.val_loss = v.loss;
+  QUOPT_CHECK(!c.val_loss.empty(), run.dir, "/metrics.jsonl records no validation loss");
   return c;
 }
 
