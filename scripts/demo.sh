@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: the mini study (inputs/study/mini.toml). Installs what is
-# missing, builds the cpu preset, builds the default corpus (Debian packages) and its tokenizer, trains
-# three tiny OLMo2 sizes with each of the six optimizers, quantizes every model (RTN W4A4 and GPTQ W4),
-# analyses the damage (outlier metrics, ABC decomposition), and writes the report. Prints the report's
-# path and its headline table. Re-running it skips every stage that is already complete.
+# missing, builds the cpu preset, builds the default corpus (Debian packages) and its 512-piece
+# tokenizer, trains three small OLMo2 sizes with each of the six optimizers at three learning rates to
+# 20 tokens per parameter, quantizes the best run of each (size, optimizer) at the size's common loss
+# (RTN W4A4 and W3A3), evaluates and analyses them (MMR, kurtosis, ABC and R_L), writes the report and
+# prints its headline. Runs QUOPT_JOBS (default: the number of cores) single-threaded processes at once.
+# Re-running it skips every stage that is already complete. Prints the wall and CPU seconds of each stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -12,30 +14,54 @@ ensure_deps
 build_preset cpu quopt
 QUOPT=build/cpu/quopt
 STUDY=inputs/study/mini.toml
+DATA=inputs/data/bpe512.toml
 OUT=runs/mini
+JOBS=${QUOPT_JOBS:-$(nproc)}
+# One core per process: the models are too small for BLAS threads to pay (measured: 2 OpenBLAS threads
+# made one training run slower than 1), and the runs themselves fill the cores.
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
-log "building the default corpus (inputs/data/build-corpus.sh)"
-inputs/data/build-corpus.sh data/corpus
+TIMEFORMAT="    %R s wall, %U s user + %S s system CPU"
+timed() {  # timed LABEL COMMAND...: runs it, then prints its wall and CPU time (children included)
+  local label=$1
+  shift
+  log "$label"
+  time "$@"
+}
 
-if [ -s data/tokens/train.bin ] && [ -s data/tokens/val.bin ] && [ data/tokens/train.bin -nt data/corpus/.stamp ]; then
-  log "tokenizer and shards are up to date (data/tokens)"
-else
-  log "training the tokenizer and writing token shards"
-  "$QUOPT" tokenize inputs/runs/study-base.toml
-fi
+corpus() { inputs/data/build-corpus.sh data/corpus; }
+timed "building the default corpus (inputs/data/build-corpus.sh)" corpus
 
-log "running the study $STUDY ($("$QUOPT" study plan "$STUDY" --count) runs: train, ptq, analyze; done stages are skipped)"
-"$QUOPT" study run "$STUDY"
+tokens() {
+  if [ -s data/tokens512/train.bin ] && [ -s data/tokens512/val.bin ] && [ data/tokens512/train.bin -nt data/corpus/.stamp ]; then
+    echo "tokenizer and shards are up to date (data/tokens512)"
+  else
+    "$QUOPT" tokenize "$DATA"
+  fi
+}
+timed "training the 512-piece tokenizer and writing token shards ($DATA)" tokens
 
-log "postprocessing: tables, correlations, fits, figures"
-PYTHONPATH=postprocess python3 -m quopt_post report "$OUT" --out "$OUT/report"
-python3 - "$OUT" <<'PY'
-import glob, json, sys
-print("\nvalidation loss, first -> last step, and each run file:")
-for run in sorted(glob.glob(f"{sys.argv[1]}/*/metrics.jsonl")):
-    val = [(r["step"], r["val_loss"]) for r in map(json.loads, open(run)) if r.get("val_loss") is not None]
-    d = run.rsplit("/", 1)[0]
-    print(f"  {val[0][1]:.3f} (step {val[0][0]}) -> {val[-1][1]:.3f} (step {val[-1][0]})   {d}/run.h5")
-PY
+# stage STAGE: that stage of every run, JOBS at a time, largest runs first (the plan lists sizes in
+# ascending order); each run's output goes to $OUT/logs/<stage>-<index>.log.
+stage() {
+  local st=$1 n
+  n=$("$QUOPT" study plan "$STUDY" --count | tr -d '[:space:]')
+  mkdir -p "$OUT/logs"
+  seq $((n - 1)) -1 0 | xargs -P "$JOBS" -I{} sh -c '
+    if "$0" study run "$1" --index {} --stage "$2" > "$3/logs/$2-{}.log" 2>&1; then
+      grep -h "^study: run" "$3/logs/$2-{}.log" | head -n 1
+    else
+      echo "run {}: $2 failed; the end of $3/logs/$2-{}.log:" >&2; tail -n 20 "$3/logs/$2-{}.log" >&2; exit 255
+    fi' "$QUOPT" "$STUDY" "$st" "$OUT"
+}
+N=$("$QUOPT" study plan "$STUDY" --count | tr -d '[:space:]')
+timed "training: $N runs, $JOBS at a time (done runs are skipped)" stage train
+timed "PTQ: the best lr of each (size, optimizer), at the size's common loss; evaluation" stage ptq
+timed "analysis: outlier metrics, ABC decomposition, R_L" stage analyze
+
+report() {
+  PYTHONPATH=postprocess python3 -m quopt_post report "$OUT" --out "$OUT/report"
+}
+timed "report (postprocess/): tables, sweeps, intervals, correlations, figures" report
 echo
-echo "report: $OUT/report/report.md (figures beside it in $OUT/report/)"
+echo "report: $OUT/report/report.md (figures beside it in $OUT/report/); per-run logs: $OUT/logs/"

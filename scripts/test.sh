@@ -18,4 +18,5 @@ ctest --test-dir build/cpu --output-on-failure -j "$(nproc)" --timeout 900
 
 log "running pytest (postprocess/, tests/python/)"
 QUOPT_TEST_H5FILE=$PWD/build/cpu/tests/test_h5file QUOPT_TEST_EVAL_TASK=$PWD/build/cpu/tests/test_eval_task \
+  QUOPT_TEST_BIN=$PWD/build/cpu/quopt \
   python3 -m pytest -q postprocess/tests tests/python

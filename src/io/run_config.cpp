@@ -106,6 +106,9 @@ Schema build_schema() {
                 "steps between progress lines and metrics records (quopt choice)"));
   s.add(int_key("train.val_every", 50, 0, kNone,
                 "steps between validation runs; 0 = only at the end (quopt choice)"));
+  s.add(int_key("train.val_points", 0, 0, kNone,
+                "validations spread evenly over the run, so runs of different lengths get curves of the same "
+                "resolution: val_every = max(1, steps / val_points); 0 = use val_every (quopt choice)"));
   s.add(int_key("train.val_batches", 4, 1, kNone, "batches per validation run (quopt choice)"));
 
   // [schedule]: the paper trains with WSD (arXiv 2509.23500).
@@ -320,6 +323,8 @@ RunConfig make_run_config(const Config& cfg) {
   t.grad_clip = cfg.get_float("train.grad_clip");
   t.log_every = cfg.get_int("train.log_every");
   t.val_every = cfg.get_int("train.val_every");
+  if (const std::int64_t points = cfg.get_int("train.val_points"); points > 0)
+    t.val_every = std::max<std::int64_t>(1, t.steps / points);
   t.val_batches = cfg.get_int("train.val_batches");
 
   rc.snapshot.enabled = cfg.get_bool("snapshot.enabled");
