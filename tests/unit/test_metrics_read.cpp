@@ -52,7 +52,8 @@ TEST(MetricsRead, BadLogsNameTheFileAndLine) {
     }
   };
   expect_error("{\"step\":0,\"val_loss\":6}\n{\"val_loss\":5}\n", "line 2 has a val_loss but no step");
-  expect_error("{\"step\":0,\"val_loss\":6x}\n", "is not a number");
+  expect_error("{\"step\":0,\"val_loss\":6x}\n", "line 1: ");
+  expect_error("{\"step\":0,\"val_loss\":\"6\"}\n", "val_loss is a string, not a number");
   expect_error("{\"step\":10,\"val_loss\":6}\n{\"step\":5,\"val_loss\":5}\n", "does not follow step 10");
   fs::remove(p);
 }
