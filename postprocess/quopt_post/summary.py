@@ -25,7 +25,7 @@ from . import intervals, stats
 from .markdown import fmt_params, md_table
 from .table import FP_SCHEME, column
 
-OUTLIER_METRICS = ("mmr_mean", "mmr_max", "kurtosis_mean", "kurtosis_max")
+OUTLIER_METRICS = tuple(m for m in stats.METRICS if m != "R_L")  # every MMR and kurtosis aggregate
 DAMAGE_TARGETS = ("loss_increase", "acc_avg", "acc_drop")  # acc_avg: post-PTQ accuracy, as the paper
 
 
