@@ -70,6 +70,11 @@ Schema build_study_schema() {
   for (const char* o : kOptimizers)
     list((std::string("study.lr.") + o).c_str(), {}, {},
          "learning rates for this optimizer (strings parsed as numbers); empty: the optimizer file's lr");
+  list(
+      "study.lr_scale", {}, {},
+      "one factor per entry of sizes (strings parsed as numbers): size i trains at every grid lr times "
+      "factor i, so one grid per optimizer can follow the smaller lrs larger models prefer (the paper sweeps "
+      "per size and optimizer); empty: 1 for every size");
   return s;
 }
 
@@ -141,15 +146,24 @@ StudyPlan make_study_plan(const std::string& path) {
   }
   const bool many_seeds = seeds.size() > 1, set_seed = !seeds.empty();
   if (seeds.empty()) seeds.push_back(0);  // placeholder: the base config's train.seed
+  std::vector<double> scale(sizes.size(), 1.0);
+  if (const auto& f = c.get_list("study.lr_scale"); !f.empty()) {
+    QUOPT_CHECK(f.size() == sizes.size(), path, ": study.lr_scale has ", f.size(),
+                " factors but study.sizes has ", sizes.size(),
+                " entries; give one factor per size (or none)");
+    for (std::size_t i = 0; i < f.size(); ++i) scale[i] = parse_lr("study.lr_scale", f[i]);
+  }
   std::int64_t index = 0;
-  for (const auto& size : sizes) {
+  for (std::size_t si = 0; si < sizes.size(); ++si) {
+    const std::string& size = sizes[si];
     QUOPT_CHECK(fs::exists(size), path, ": study.sizes entry '", size, "' does not exist");
     for (const auto& opt : c.get_list("study.optimizers")) {
       const std::string ofile = odir + "/" + opt + ".toml";
       QUOPT_CHECK(fs::exists(ofile), path, ": no optimizer file ", ofile, " for '", opt,
                   "'; set study.optimizer_dir to the directory of <optimizer>.toml files");
       std::vector<double> lrs;
-      for (const auto& v : c.get_list("study.lr." + opt)) lrs.push_back(parse_lr("study.lr." + opt, v));
+      for (const auto& v : c.get_list("study.lr." + opt))
+        lrs.push_back(parse_lr("study.lr." + opt, v) * scale[si]);
       if (lrs.empty()) lrs.push_back(0.0);  // the optimizer file's lr
       for (double lr : lrs)
         for (std::int64_t seed : seeds)

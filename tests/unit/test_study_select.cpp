@@ -178,6 +178,16 @@ TEST(StudyPlan, SeedsProtocolAndNames) {
   EXPECT_EQ(ftext.find("snapshot.enabled"), std::string::npos) << ftext;
   EXPECT_EQ(ftext.find("train.seed"), std::string::npos) << ftext;
 
+  // lr_scale: one factor per size multiplies that size's grid.
+  const quopt::StudyPlan sc = quopt::make_study_plan(write_study("lr_scale = [\"2.5\"]\n"));
+  ASSERT_EQ(sc.runs.size(), 3u);
+  EXPECT_DOUBLE_EQ(sc.runs[0].lr, 2.5e-3);
+  EXPECT_DOUBLE_EQ(sc.runs[1].lr, 5e-3);
+  EXPECT_EQ(sc.runs[1].name, "m_adamw_lr0.005");
+  EXPECT_EQ(sc.runs[2].lr, 0.0);  // muon: its file's lr, not scaled
+  EXPECT_THROW(quopt::make_study_plan(write_study("lr_scale = [\"1\", \"2\"]\n")), quopt::Error);
+  EXPECT_THROW(quopt::make_study_plan(write_study("lr_scale = [\"0\"]\n")), quopt::Error);
+
   EXPECT_THROW(quopt::make_study_plan(write_study("seeds = [\"1\", \"1\"]\n")), quopt::Error);
   EXPECT_THROW(quopt::make_study_plan(write_study("seeds = [\"x\"]\n")), quopt::Error);
   EXPECT_THROW(quopt::make_study_plan(write_study("ptq_protocol = \"best\"\n")), quopt::Error);
