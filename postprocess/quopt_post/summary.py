@@ -26,7 +26,7 @@ from .markdown import fmt_params, md_table
 from .table import FP_SCHEME, column
 
 OUTLIER_METRICS = tuple(m for m in stats.METRICS if m != "R_L")  # every MMR and kurtosis aggregate
-DAMAGE_TARGETS = ("loss_increase", "acc_avg", "acc_drop")  # acc_avg: post-PTQ accuracy, as the paper
+TABLE_TARGETS = ("loss_increase", "acc_avg")  # acc_avg: the post-PTQ accuracy, what the paper correlates
 
 
 def _fmt(v: Any, digits: int = 3, scale: float = 1.0) -> str:
@@ -120,43 +120,61 @@ def damage_table(rows: list[dict[str, Any]], schemes: list[str]) -> str:
     return md_table(headers, body)
 
 
-def correlation_table(rows: list[dict[str, Any]], scheme: str, metrics: tuple[str, ...]) -> tuple[str, dict]:
-    """metric x target Pearson r [95% CI] over the selected runs of one scheme; also returns the results."""
+def _r_cell(res: dict[str, Any]) -> str:
+    r, lo, hi = res["pearson_r"], res["pearson_ci_low"], res["pearson_ci_high"]
+    return f"{_fmt(r, 2)} [{_fmt(lo, 2)}, {_fmt(hi, 2)}]" if math.isfinite(r) else "–"
+
+
+def correlation_table(rows: list[dict[str, Any]], scheme: str, metrics: tuple[str, ...]) -> str:
+    """metric x target Pearson r [95% CI] over the selected runs of one scheme: pooled over sizes (as the
+    paper correlates) and within sizes (each size's mean removed: across optimizers only)."""
     members = scheme_rows(rows, scheme)
-    results: dict[tuple[str, str], dict[str, Any]] = {}
-    headers = ["metric"] + [f"r with {t}" for t in DAMAGE_TARGETS]
+    sizes = [r.get("parameters") for r in members]
+    headers = ["metric"]
+    for t in TABLE_TARGETS:
+        headers += [f"r with {t}", "within sizes"]
     body = []
     for m in metrics:
         cells = [m]
-        for t in DAMAGE_TARGETS:
-            res = stats.correlate_xy(column(members, m), column(members, t))
-            results[(m, t)] = res
-            r, lo, hi = res["pearson_r"], res["pearson_ci_low"], res["pearson_ci_high"]
-            cells.append(f"{_fmt(r, 2)} [{_fmt(lo, 2)}, {_fmt(hi, 2)}] (n={res['n']})" if math.isfinite(r) else "–")
+        x = column(members, m)
+        for t in TABLE_TARGETS:
+            y = column(members, t)
+            cells += [_r_cell(stats.correlate_xy(x, y)), _r_cell(stats.correlate_within(x, y, sizes))]
         body.append(cells)
-    return md_table(headers, body), results
+    n = len(members)
+    k = len(set(sizes))
+    return md_table(headers, body) + f"\n\n{n} models, {k} size(s)."
 
 
-def rl_verdict(rows: list[dict[str, Any]], scheme: str, target: str, resamples: int, seed: int) -> str:
-    """One sentence: does R_L predict `target` better than every outlier metric here?"""
+def rl_verdict(rows: list[dict[str, Any]], scheme: str, target: str, resamples: int, seed: int,
+               within: bool = False) -> str:
+    """One sentence: does R_L predict `target` better than every outlier metric here? within: after
+    removing each size's mean from every quantity (across optimizers only)."""
     members = scheme_rows(rows, scheme)
-    y = column(members, target)
-    rl = column(members, "R_L")
+    sizes = [r.get("parameters") for r in members]
+
+    def col(name: str) -> np.ndarray:
+        v = column(members, name)
+        return stats.center_within(v, sizes) if within else v
+
+    y = col(target)
+    rl = col("R_L")
     res_rl = stats.correlate_xy(rl, y)
-    others = [(m, stats.correlate_xy(column(members, m), y)) for m in OUTLIER_METRICS]
+    others = [(m, stats.correlate_xy(col(m), y)) for m in OUTLIER_METRICS]
     others = [(m, r) for m, r in others if math.isfinite(r["pearson_r"])]
+    where = f"{scheme}, {target}" + (", within sizes" if within else "")
     if not math.isfinite(res_rl["pearson_r"]) or not others:
-        return f"R_L vs outlier metrics ({target}): not enough analysed runs to compare (n = {res_rl['n']})."
+        return f"**{where}:** not enough analysed runs to compare R_L with the outlier metrics (n = {res_rl['n']})."
     best_m, best_r = max(others, key=lambda mr: abs(mr[1]["pearson_r"]))
     a, b = abs(res_rl["pearson_r"]), abs(best_r["pearson_r"])
-    est, lo, hi = intervals.correlation_difference_ci(rl, column(members, best_m), y, resamples, seed=seed)
+    est, lo, hi = intervals.correlation_difference_ci(rl, col(best_m), y, resamples, seed=seed)
     ci = f"bootstrap 95% CI of |r(R_L)| - |r({best_m})| over the {res_rl['n']} models: [{_fmt(lo, 2)}, {_fmt(hi, 2)}]"
     if a > b:
         strength = "clearly" if math.isfinite(lo) and lo > 0 else "but not clearly (the interval includes 0)"
-        return (f"**{scheme}, {target}:** R_L predicts it better than MMR and kurtosis, {strength}: "
+        return (f"**{where}:** R_L predicts it better than MMR and kurtosis, {strength}: "
                 f"|r| = {a:.2f} for R_L vs {b:.2f} for {best_m}, the best outlier metric ({ci}).")
     strength = "clearly" if math.isfinite(hi) and hi < 0 else "though not clearly (the interval includes 0)"
-    return (f"**{scheme}, {target}:** R_L does NOT predict it better than the outlier metrics here, {strength}: "
+    return (f"**{where}:** R_L does NOT predict it better than the outlier metrics here, {strength}: "
             f"|r| = {a:.2f} for R_L vs {b:.2f} for {best_m} ({ci}).")
 
 
