@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import intervals, scaling, selection, stats, summary  # noqa: E402
+from .robustness import has_robustness, robustness_figure  # noqa: E402
 from .collect import collect  # noqa: E402
 from .runfile import NotARunFile, UnreadableRunFile, read_run  # noqa: E402
 from .markdown import fmt, fmt_params, md_table  # noqa: E402
@@ -311,18 +312,22 @@ def _correlation_section(rep: Report, schemes: list[str]) -> None:
         "",
         f"{stats.TARGETS[target]}, across all runs of each scheme. 95% CIs: Pearson by the Fisher z-transform; "
         f"Spearman by the Fisher z-transform with the Bonett-Wright variance. The paper finds MMR and kurtosis "
-        f"uninformative across optimizers and R_L predictive (Pearson -0.89 with post-PTQ accuracy).",
+        f"uninformative across optimizers and R_L predictive (Pearson -0.89 with post-PTQ accuracy). "
+        f"MMR is the max-to-mean ratio (`mmr_tomean_*`, bounded by the feature count) in the figures; the "
+        f"authors' max-to-median (`mmr_mean`, `mmr_max`) is in the table for comparison, but on ReLU^2 "
+        f"models most mlp_down inputs have a median of ~0 and one token can carry its mean "
+        f"(docs/analysis.md).",
         "",
         md_table(["scheme", "qat", "metric", "n", "Pearson r [95% CI]", "p", "Spearman rho [95% CI]", "p", "note"], body),
         "",
         "Table: `correlations.csv`.",
     ]
     for c0 in corr:
-        if c0["metric"] != stats.METRICS[0]:
+        if c0["metric"] != stats.FIGURE_METRICS[0]:
             continue  # one figure per (scheme, qat) group
         scheme, qat = c0["scheme"], c0["qat"]
         members = [r for r in ptq if r.get("scheme") == scheme and str(r.get("qat") or "none") == qat]
-        metrics = [m for m in stats.METRICS if np.isfinite(column(members, m)).any()]
+        metrics = [m for m in stats.FIGURE_METRICS if np.isfinite(column(members, m)).any()]
         if not metrics:
             continue
         y = column(members, target)
@@ -353,8 +358,9 @@ def _abc_section(rep: Report, schemes: list[str]) -> None:
     best = best_runs(rep.rows)
     text = ["## Error propagation: per-module R, A, B, C", ""]
     text.append(
-        "R = |dh|^2/|h|^2 after each module (R = A + B + C); A: propagated error, B: local error, C: cross "
-        "term (docs/analysis.md). One line per optimizer: its best run at that size."
+        "R = |dh|^2/|h|^2 after each module of the chain (embedding; per block attention, its norm, MLP, its "
+        "norm; final norm; head), R = A + B + C; A: propagated error, B: local error, C: cross term "
+        "(docs/analysis.md). One line per optimizer: its best run at that size."
     )
     made = 0
     unreadable: set[str] = set()
@@ -407,6 +413,48 @@ def _abc_section(rep: Report, schemes: list[str]) -> None:
         rep.missing.append(f"{len(unreadable)} run file(s) named in the table cannot be read: their ABC profiles are left out")
     if made == 0:
         rep.missing.append("no /analysis/<scheme>/abc groups in the best runs: no ABC profiles")
+        return
+    rep.sections.append("\n".join(text))
+
+
+def _robustness_section(rep: Report) -> None:
+    """Robustness tracked during training (track.every > 0): per training variant, the best run of each
+    optimizer at the largest size that has curves (all sizes with abc_all_sizes)."""
+    variants = sorted({str(r.get("qat") or "none") for r in rep.rows if r.get("scheme") == FP_SCHEME},
+                      key=lambda q: (q != "none", q))
+    text = ["## Quantization robustness during training", ""]
+    text.append(
+        "Measured every `track.every` steps on a fixed calibration batch (docs/analysis.md): the loss "
+        "increase of the `track.scheme` PTQ model (a QAT run: of its own QAT quantization), R_L, both MMR "
+        "variants and the kurtosis, against training tokens. One line per optimizer: its best run."
+    )
+    made = 0
+    for qat in variants:
+        by_size: dict[float, list] = {}
+        for (_, n), fp in best_runs(rep.rows, qat).items():
+            path = fp.get("run_file")
+            if not path or not os.path.exists(str(path)):
+                continue
+            try:
+                run = read_run(path)
+            except (NotARunFile, UnreadableRunFile):
+                continue
+            if has_robustness(run):
+                by_size.setdefault(n, []).append(run)
+        sizes = sorted(by_size)
+        if not rep.abc_all_sizes and sizes:
+            most = max(len(by_size[n]) for n in sizes)
+            sizes = [max(n for n in sizes if len(by_size[n]) == most)]
+        for n in sizes:
+            suffix = "" if qat == "none" else f"_qat-{qat}"
+            name = f"robustness_{fmt_params(n)}{suffix}.png"
+            what = "full precision" if qat == "none" else f"QAT {qat}"
+            if robustness_figure(by_size[n], rep.out_dir / name, title=f"robustness during training, {what}, N = {fmt_params(n)}"):
+                rep.figures.append(name)
+                text += ["", f"![robustness during training, {what}, {fmt_params(n)}]({name})"]
+                made += 1
+    if made == 0:
+        rep.missing.append("no /metrics/robustness_* curves in the best runs (track.every = 0): no robustness-during-training figure")
         return
     rep.sections.append("\n".join(text))
 
@@ -527,6 +575,7 @@ def make_report(
     _correlation_section(rep, ordered)
     if ordered:
         _abc_section(rep, ordered)
+    _robustness_section(rep)
     _scaling_section(rep)
 
     runs = {r.get("run_file") for r in rows}

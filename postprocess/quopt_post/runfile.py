@@ -89,6 +89,12 @@ class RunData:
     study: dict[str, Any] = field(default_factory=dict)
     val_step: np.ndarray = field(default_factory=lambda: np.zeros(0))  # /metrics/val_step
     val_loss: np.ndarray = field(default_factory=lambda: np.zeros(0))  # /metrics/val_loss
+    # A QAT run's /analysis/qat: the aggregates of its QAT quantization (the model as trained against
+    # its weights computed exactly), not a PTQ scheme.
+    qat_analysis: dict[str, float] | None = None
+    # /metrics/robustness_<name> (training with track.every > 0), without the prefix: step, tokens,
+    # loss_fp, loss_quant, loss_increase, R_L, mmr_*, kurtosis_*, seconds. Empty when not tracked.
+    robustness: dict[str, np.ndarray] = field(default_factory=dict)
 
     # ---- convenience accessors over the config and the root attributes ----------------------------
     def cfg(self, section: str, key: str, default: Any = None) -> Any:
@@ -239,7 +245,10 @@ def _read_abc(group: h5py.Group) -> list[AbcModule]:
     return modules
 
 
-ANALYSIS_KEYS = ("R_L", "mmr_mean", "mmr_max", "kurtosis_mean", "kurtosis_max")
+# mmr_*: the authors' max-to-median MMR; mmr_tomean_*: the max-to-mean MMR (docs/analysis.md).
+ANALYSIS_KEYS = ("R_L", "mmr_mean", "mmr_max", "mmr_tomean_mean", "mmr_tomean_max", "kurtosis_mean", "kurtosis_max")
+QAT_ANALYSIS = "qat"  # /analysis/qat of a QAT run (quopt analyze without --quant)
+ROBUSTNESS_PREFIX = "robustness_"  # /metrics/robustness_* (robustness tracked during training)
 
 
 def _open(path: Path) -> h5py.File:
@@ -302,17 +311,30 @@ def _read_open_run(path: Path, f: h5py.File) -> RunData:
             if isinstance(g.get("eval"), h5py.Group):
                 s.eval = _read_eval(g["eval"])
             schemes[name] = s
+    qat_analysis = None
     analysis = f.get("analysis")
     if isinstance(analysis, h5py.Group):
         for name in sorted(analysis):
             g = analysis[name]
             if not isinstance(g, h5py.Group):
                 continue
-            s = schemes.setdefault(name, SchemeResult(name=name))
             a = _attrs(g)
-            s.analysis = {k: v for k in ANALYSIS_KEYS if (v := _as_float(a.get(k))) is not None}
+            values = {k: v for k in ANALYSIS_KEYS if (v := _as_float(a.get(k))) is not None}
+            if name == QAT_ANALYSIS:
+                qat_analysis = values
+                continue
+            s = schemes.setdefault(name, SchemeResult(name=name))
+            s.analysis = values
             if isinstance(g.get("abc"), h5py.Group):
                 s.abc = _read_abc(g["abc"])
+
+    robustness: dict[str, np.ndarray] = {}
+    metrics = f.get("metrics")
+    if isinstance(metrics, h5py.Group):
+        for name in metrics:
+            obj = metrics[name]
+            if name.startswith(ROBUSTNESS_PREFIX) and isinstance(obj, h5py.Dataset):
+                robustness[name[len(ROBUSTNESS_PREFIX) :]] = np.asarray(obj[()], dtype=float).ravel()
 
     return RunData(
         path=path,
@@ -328,6 +350,8 @@ def _read_open_run(path: Path, f: h5py.File) -> RunData:
         study=_attrs(f["study"]) if isinstance(f.get("study"), h5py.Group) else {},
         val_step=_curve(f, "metrics/val_step"),
         val_loss=_curve(f, "metrics/val_loss"),
+        qat_analysis=qat_analysis,
+        robustness=robustness,
     )
 
 

@@ -29,7 +29,10 @@ loss_increase           val_loss - fp_val_loss (PTQ rows only)
 acc_drop                mean over the tasks evaluated both in FP and quantized of (fp acc - quantized acc)
 *_ci_low, *_ci_high     95% bootstrap intervals (intervals.py) of fp_acc_avg, acc_avg, loss_increase and
                         acc_drop over the evaluation's windows and examples (paired for the differences)
-R_L, mmr_mean, mmr_max, kurtosis_mean, kurtosis_max   attributes of /analysis/<scheme> (PTQ rows)
+R_L, mmr_mean, mmr_max, mmr_tomean_mean, mmr_tomean_max, kurtosis_mean, kurtosis_max
+                        attributes of /analysis/<scheme> (PTQ rows; mmr_* the authors' max-to-median
+                        MMR, mmr_tomean_* the max-to-mean MMR); on the "fp" row of a QAT run, those of
+                        /analysis/qat (its QAT quantization)
 acc_metric              "acc" or "acc_norm": which task attribute the accuracy columns hold
 
 Accuracies are stored as the run file has them (fractions in [0, 1]); the report shows percent.
@@ -202,6 +205,8 @@ def rows_for_run(
     fp_row.update(_weights_columns(run.eval.weights if run.eval else {}, base["parameters"]))
     for task, acc in fp_acc.items():
         fp_row[f"acc_{task}"] = acc
+    if run.qat_analysis:
+        fp_row.update(run.qat_analysis)
     rows.append(fp_row)
 
     for name, scheme in sorted(run.schemes.items()):

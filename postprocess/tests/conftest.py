@@ -57,7 +57,10 @@ def _eval(group: h5py.Group, val_loss: float, tasks: dict | None, window_loss=No
             t["correct_norm"] = np.asarray(items[task][1], dtype=np.int32)
 
 
-ABC_MODULES = ["embed", "block.00.attn", "block.00.mlp", "block.01.attn", "block.01.mlp", "final_norm", "head"]
+ABC_MODULES = ["embed"] + [f"block.{b:02d}.{m}" for b in range(2) for m in ("attn", "attn_norm", "mlp", "mlp_norm")] + [
+    "final_norm",
+    "head",
+]
 
 
 def write_run(
@@ -76,6 +79,7 @@ def write_run(
     schemes: dict | None = None,  # name -> {"val_loss", "tasks", "analysis": {...}, "abc": [R...] }
     config: str | None = None,
     study: dict | None = None,  # /study attributes
+    robustness: dict | None = None,  # name -> values: /metrics/robustness_<name> (tracked in training)
 ) -> Path:
     """Write one run file; returns its path. Absent arguments mean absent groups."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +111,8 @@ def write_run(
             g = f.create_group("study")
             for key, value in study.items():
                 g.attrs[key] = value
+        for name, values in (robustness or {}).items():
+            f[f"metrics/robustness_{name}"] = np.asarray(values, dtype=np.float64)
         if fp_eval is not None:
             _eval(f.create_group("eval"), fp_eval["val_loss"], fp_eval.get("tasks"), fp_eval.get("window_loss"),
                   fp_eval.get("items"), fp_eval.get("weights"))
@@ -184,6 +190,8 @@ def study(tmp_path):
                             "R_L": inc / 2,  # linear in the loss increase
                             "mmr_mean": float(np.exp(inc)),  # monotone in the loss increase
                             "mmr_max": float(rng.uniform(1, 10)),
+                            "mmr_tomean_mean": 1.0 + 4.0 * inc,  # linear in the loss increase
+                            "mmr_tomean_max": 8.0 - inc,  # decreasing in it
                             "kurtosis_mean": float(rng.uniform(3, 30)),
                             "kurtosis_max": float(rng.uniform(3, 300)),
                         },
@@ -194,6 +202,12 @@ def study(tmp_path):
                              drop=float(np.mean(list(drops.values()))))
                     )
                 d = runs / opt / f"n{n}" / ("qat" if qat else "fp")
+                steps = np.array([0.0, 5.0, 10.0])  # tracked at steps 0, 5, 10 (FP runs only)
+                track = None if qat else {
+                    "step": steps, "tokens": steps * 2.0 * n, "loss_increase": [0.5, 0.1, 0.2 + dq],
+                    "R_L": [0.3, 0.01, 0.02], "mmr_tomean_mean": [4.0, 5.0, 6.0], "mmr_mean": [1e4, 3.0, 9e8],
+                    "kurtosis_mean": [3.0, 8.0, 20.0],
+                }
                 write_run(d / "run.h5", optimizer=opt, parameters=n, qat=qat,
-                          fp_eval={"val_loss": fp_loss, "tasks": fp_tasks}, schemes=schemes)
+                          fp_eval={"val_loss": fp_loss, "tasks": fp_tasks}, schemes=schemes, robustness=track)
     return runs, truth

@@ -155,3 +155,22 @@ def test_study_table_shape_and_degradations(study, tmp_path):
         assert r["loss_increase"] == pytest.approx(t["inc"], rel=1e-9)
         assert r["acc_drop"] == pytest.approx(t["drop"], abs=1e-12)
         assert all(not math.isnan(r[f"acc_{task}"]) for task in TASKS)
+
+
+def test_qat_analysis_goes_to_the_fp_row_of_the_qat_run(tmp_path):
+    """/analysis/qat (quopt analyze of a QAT run) describes the model as trained, not a PTQ scheme."""
+    import h5py
+    import numpy as np
+
+    runs = tmp_path / "runs"
+    path = write_run(runs / "q" / "run.h5", qat="quest", fp_eval={"val_loss": 3.4})
+    with h5py.File(path, "a") as f:
+        g = f.create_group("analysis/qat")
+        g.attrs["arithmetic"] = "quest-w4a4"
+        for k, v in {"R_L": 0.01, "mmr_tomean_mean": 6.0, "mmr_mean": 9e8, "kurtosis_max": 12.0}.items():
+            g.attrs[k] = np.float64(v)
+    rows = collect(runs, quiet=True).rows
+    assert [r["scheme"] for r in rows] == ["fp"]  # no "qat" PTQ row
+    fp = rows[0]
+    assert fp["qat"] == "quest" and fp["R_L"] == 0.01 and fp["mmr_tomean_mean"] == 6.0
+    assert fp["mmr_mean"] == 9e8 and fp["kurtosis_max"] == 12.0 and fp.get("loss_increase") is None

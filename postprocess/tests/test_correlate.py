@@ -69,8 +69,8 @@ def test_correlate_command_on_a_study(study, tmp_path):
     out = tmp_path / "corr.csv"
     assert main(["correlate", str(table), "--out", str(out), "--target", "loss_increase"]) == 0
     _, rows = read_rows_csv(out)
-    # 2 schemes x 2 training variants (FP, QAT) x 5 metrics
-    assert len(rows) == 20
+    # 2 schemes x 2 training variants (FP, QAT) x 7 metrics (both MMR variants)
+    assert len(rows) == 28
     assert {(r["scheme"], r["qat"]) for r in rows} == {
         ("gptq-w4", "none"), ("gptq-w4", "quest"), ("rtn-w4a4", "none"), ("rtn-w4a4", "quest")
     }
@@ -80,6 +80,10 @@ def test_correlate_command_on_a_study(study, tmp_path):
             assert r["pearson_r"] == pytest.approx(1.0) and r["spearman_rho"] == pytest.approx(1.0)
         if r["metric"] == "mmr_mean":  # exp(loss increase): monotone
             assert r["spearman_rho"] == pytest.approx(1.0)
+        if r["metric"] == "mmr_tomean_mean":  # linear in the loss increase
+            assert r["pearson_r"] == pytest.approx(1.0)
+        if r["metric"] == "mmr_tomean_max":  # decreasing in it
+            assert r["spearman_rho"] == pytest.approx(-1.0)
         if r["metric"] == "kurtosis_max":  # independent noise
             assert r["pearson_ci_low"] < r["pearson_r"] < r["pearson_ci_high"]
             assert -1 < r["pearson_r"] < 1

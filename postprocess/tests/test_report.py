@@ -30,6 +30,7 @@ def test_full_report_from_runs_dir(study, tmp_path, capsys):
                      "correlation_rtn-w4a4_qat-quest.png", "scaling.png"):
         assert expected in pngs
     assert [p for p in pngs if p.startswith("abc_")] == ["abc_gptq-w4_10M.png", "abc_rtn-w4a4_10M.png"]  # largest size
+    assert [p for p in pngs if p.startswith("robustness_")] == ["robustness_10M.png"]  # FP runs are tracked
     for name in pngs:
         assert f"]({name})" in md
 
@@ -50,7 +51,8 @@ def test_full_report_from_runs_dir(study, tmp_path, capsys):
     assert sum(line.startswith(("| adamw |", "| muon |", "| shampoo |")) for line in md.split("### Scheme `rtn-w4a4`")[1].split("### Scheme `gptq-w4`")[0].splitlines()) == 9
 
     for section in ("## Headline", "## Quantization-aware training", "## PTQ degradation",
-                    "## Which metric predicts PTQ damage?", "## Error propagation", "## Scaling laws"):
+                    "## Which metric predicts PTQ damage?", "## Error propagation",
+                    "## Quantization robustness during training", "## Scaling laws"):
         assert section in md
     assert "broken/run.h5" in md  # the skipped file is reported
     assert (out / "table.csv").exists() and (out / "correlations.csv").exists() and (out / "fits.csv").exists()
@@ -66,7 +68,8 @@ def test_report_with_minimal_data_says_what_is_missing(tmp_path, capsys):
     stdout = capsys.readouterr().out
     md = (out / "report.md").read_text()
     assert "## What is missing" in md
-    for msg in ("no task accuracies", "no QAT runs", "no /analysis", "at least 3 sizes", "no /analysis/<scheme>/abc"):
+    for msg in ("no task accuracies", "no QAT runs", "no /analysis", "at least 3 sizes", "no /analysis/<scheme>/abc",
+                "no /metrics/robustness_*"):
         assert msg in md, msg
     assert "| adamw |" in stdout and "Missing:" in stdout
     assert _pngs(out) == ["degradation_rtn-w4a4.png", "protocol.png"]

@@ -73,6 +73,7 @@ void AbcSums::merge(const AbcSums& o) {
   a2 += o.a2;
   b2 += o.b2;
   ab += o.ab;
+  input.merge(o.input);
 }
 
 void abc_accumulate(const Tensor& fq_hq_in, const Tensor& fq_h_in, const Tensor& f_hq_in,
@@ -154,11 +155,16 @@ void abc_chain_accumulate(const std::vector<AbcModule>& chain, const Tensor& inp
                   " function");
       return fn(x);
     };
+    if (h.dtype() == DType::F32 || h.dtype() == DType::F64) relerr_accumulate(hq, h, sums[l].input);
     Tensor f_h = eval(AbcEval::F_h, chain[l].f, h);
     Tensor fq_hq = eval(AbcEval::Fq_hq, chain[l].fq, hq);
     Tensor f_hq = eval(AbcEval::F_hq, chain[l].f, hq);
     Tensor fq_h = eval(AbcEval::Fq_h, chain[l].fq, h);
-    abc_accumulate(fq_hq, fq_h, f_hq, f_h, sums[l]);
+    const ModuleFn& value = chain[l].value;
+    if (value)
+      abc_accumulate(value(fq_hq), value(fq_h), value(f_hq), value(f_h), sums[l]);
+    else
+      abc_accumulate(fq_hq, fq_h, f_hq, f_h, sums[l]);
     if (hooks.after_module) hooks.after_module(m);
     h = std::move(f_h);
     hq = std::move(fq_hq);
@@ -168,11 +174,8 @@ void abc_chain_accumulate(const std::vector<AbcModule>& chain, const Tensor& inp
 std::vector<AbcTerms> abc_chain_terms(const std::vector<AbcSums>& sums) {
   std::vector<AbcTerms> out;
   out.reserve(sums.size());
-  double R_prev = kNaN;  // the first module's input is the same in both networks
-  for (const auto& s : sums) {
-    out.push_back(abc_terms(s, R_prev));
-    R_prev = out.back().R;
-  }
+  for (std::size_t l = 0; l < sums.size(); ++l)  // the first module's input is the same in both networks
+    out.push_back(abc_terms(sums[l], l == 0 ? kNaN : sums[l].input.value()));
   return out;
 }
 

@@ -22,21 +22,6 @@
 
 namespace quopt {
 
-// The five sums one module needs, over all elements seen so far.
-struct AbcSums {
-  double h2 = 0.0;   // |h_l|^2 = |f(h_{l-1})|^2
-  double dh2 = 0.0;  // |hq_l - h_l|^2 = |fq(hq_{l-1}) - f(h_{l-1})|^2
-  double a2 = 0.0;   // |a_l|^2
-  double b2 = 0.0;   // |b_l|^2
-  double ab = 0.0;   // <a_l, b_l>
-  void merge(const AbcSums& o);
-};
-
-// Adds one module's four evaluations on one chunk: fq(hq), fq(h), f(hq), f(h) (same number of
-// elements; f32 or f64; device tensors are copied to the host).
-void abc_accumulate(const Tensor& fq_hq, const Tensor& fq_h, const Tensor& f_hq, const Tensor& f_h,
-                    AbcSums& s);
-
 // |xq - x|^2 and |x|^2 (the relative error of a module's input, R_in).
 struct RelErrSums {
   double diff2 = 0.0, ref2 = 0.0;
@@ -44,6 +29,23 @@ struct RelErrSums {
   void merge(const RelErrSums& o);
 };
 void relerr_accumulate(const Tensor& xq, const Tensor& x, RelErrSums& s);
+
+// The sums one module needs, over all elements seen so far: five of its measured output, and the
+// relative error of its whole input state (for G).
+struct AbcSums {
+  double h2 = 0.0;   // |h_l|^2 = |f(h_{l-1})|^2
+  double dh2 = 0.0;  // |hq_l - h_l|^2 = |fq(hq_{l-1}) - f(h_{l-1})|^2
+  double a2 = 0.0;   // |a_l|^2
+  double b2 = 0.0;   // |b_l|^2
+  double ab = 0.0;   // <a_l, b_l>
+  RelErrSums input;  // |hq_{l-1} - h_{l-1}|^2 and |h_{l-1}|^2 of the whole input state (0, 0 for tokens)
+  void merge(const AbcSums& o);
+};
+
+// Adds one module's four evaluations on one chunk: fq(hq), fq(h), f(hq), f(h) (same number of
+// elements; f32 or f64; device tensors are copied to the host).
+void abc_accumulate(const Tensor& fq_hq, const Tensor& fq_h, const Tensor& f_hq, const Tensor& f_h,
+                    AbcSums& s);
 
 struct AbcTerms {
   double R = 0.0, A = 0.0, B = 0.0, C = 0.0;
@@ -64,6 +66,10 @@ struct AbcModule {
   std::string name;
   ModuleFn f;   // full-precision module
   ModuleFn fq;  // quantized module
+  // The part of a module's output that is h_l in R, A, B, C (a view or a copy); unset: all of it. The
+  // rest of the output is state the next module reads too (e.g. a residual stream passed beside a
+  // branch); it enters that module's R_in but no module's R.
+  ModuleFn value;
 };
 // Which of the four evaluations of module m is about to run (for hooks that record inside modules).
 enum class AbcEval { F_h, Fq_hq, F_hq, Fq_h };
@@ -72,13 +78,16 @@ struct AbcHooks {
   std::function<void(std::int64_t module)> after_module;                // optional
 };
 
-// Runs the chain on one chunk: h_0 = hq_0 = input; for each module the four evaluations, in the order
-// f(h), fq(hq), f(hq), fq(h); h_l = f(h_{l-1}) and hq_l = fq(hq_{l-1}) go on to the next module.
-// sums[l] accumulates module l (sums is resized to the chain's length when empty).
+// Runs the chain on one chunk: h_0 = hq_0 = input; for each module the relative error of its input
+// state (when it is f32/f64), then the four evaluations, in the order f(h), fq(hq), f(hq), fq(h); the
+// sums use each output's value(); h_l = f(h_{l-1}) and hq_l = fq(hq_{l-1}) go on to the next module
+// whole. sums[l] accumulates module l (sums is resized to the chain's length when empty).
 void abc_chain_accumulate(const std::vector<AbcModule>& chain, const Tensor& input,
                           std::vector<AbcSums>& sums, const AbcHooks& hooks = {});
-// Terms of every module from accumulated sums: R_in of module l is R_{l-1}; the first module's input is
-// identical in both networks, so its G is NaN.
+// Terms of every module from accumulated sums: G_l = A_l / R_in,l with R_in,l the relative error of
+// module l's whole input state. That is R_{l-1} when module l-1's output is all value; when it carries
+// more state (a residual beside a branch), R_in covers all of it, so G stays the gain of the function
+// the module applies. The first module's input is identical in both networks, so its G is NaN.
 std::vector<AbcTerms> abc_chain_terms(const std::vector<AbcSums>& sums);
 // Both in one call.
 std::vector<AbcTerms> abc_chain(const std::vector<AbcModule>& chain, const Tensor& input);

@@ -173,7 +173,8 @@ AnalysisResult analyze_model(Olmo2& fp, Olmo2& q, const Tensor& tokens, const An
     for (std::int64_t m = 0; m < M; ++m)
       chain.push_back({fp.module_name(m),
                        [&fp, m, Bc, T](const Tensor& x) { return fp.module_forward(m, x, Bc, T); },
-                       [&q, m, Bc, T](const Tensor& x) { return q.module_forward(m, x, Bc, T); }});
+                       [&q, m, Bc, T](const Tensor& x) { return q.module_forward(m, x, Bc, T); },
+                       [&fp, m](const Tensor& out) { return fp.module_value(m, out); }});
     AbcHooks hooks;
     hooks.before_eval = [&](std::int64_t, AbcEval which) {
       rec = which == AbcEval::F_h ? Rec::Fp : (which == AbcEval::Fq_hq ? Rec::Q : Rec::None);
@@ -190,7 +191,10 @@ AnalysisResult analyze_model(Olmo2& fp, Olmo2& q, const Tensor& tokens, const An
   // Task i < lin.size() is linear i; the last task is the head.
   const std::size_t n_tasks = lin.size() + 1;
   std::vector<double> wres(n_tasks * 4, 0.0);  // weight_mmr, weight_mmr_skipped, weight_kurtosis, G1
-  for (std::size_t i = static_cast<std::size_t>(rank); i < n_tasks; i += static_cast<std::size_t>(size)) {
+  if (!opt.weight_metrics)                     // not measured: NaN metrics, no skipped rows
+    for (std::size_t i = 0; i < wres.size(); ++i) wres[i] = i % 4 == 1 ? 0.0 : kNaN;
+  for (std::size_t i = static_cast<std::size_t>(rank); opt.weight_metrics && i < n_tasks;
+       i += static_cast<std::size_t>(size)) {
     if (i < lin.size()) {
       const std::string name = lin[i].layer + "/" + lin[i].param;
       const Tensor& w = fp.params().get(name).value;
@@ -207,10 +211,11 @@ AnalysisResult analyze_model(Olmo2& fp, Olmo2& q, const Tensor& tokens, const An
   }
 
   // ---- combine the ranks ----------------------------------------------------------------------------------
-  // Sums: module ABC sums (5 each), then per linear ABC sums (5), R_in sums (2), MMR stats (2 x 3),
-  // column sums of squares (in_features) and their row count.
+  // Sums: module ABC sums (5 and the input's 2 each), then per linear ABC sums (5), R_in sums (2), MMR
+  // stats (2 x 3), column sums of squares (in_features) and their row count.
   std::vector<double> sums;
-  for (const auto& s : msums) sums.insert(sums.end(), {s.h2, s.dh2, s.a2, s.b2, s.ab});
+  for (const auto& s : msums)
+    sums.insert(sums.end(), {s.h2, s.dh2, s.a2, s.b2, s.ab, s.input.diff2, s.input.ref2});
   for (const auto& s : lin) {
     sums.insert(sums.end(),
                 {s.sums.h2, s.sums.dh2, s.sums.a2, s.sums.b2, s.sums.ab, s.rin.diff2, s.rin.ref2});
@@ -223,9 +228,9 @@ AnalysisResult analyze_model(Olmo2& fp, Olmo2& q, const Tensor& tokens, const An
   allreduce_sum(sums, comm, size);
   std::size_t k = 0;
   auto next = [&] { return sums[k++]; };
-  for (auto& s : msums) s = AbcSums{next(), next(), next(), next(), next()};
+  for (auto& s : msums) s = AbcSums{next(), next(), next(), next(), next(), RelErrSums{next(), next()}};
   for (auto& s : lin) {
-    s.sums = AbcSums{next(), next(), next(), next(), next()};
+    s.sums = AbcSums{next(), next(), next(), next(), next(), RelErrSums{}};
     s.rin.diff2 = next();
     s.rin.ref2 = next();
     for (RowRatioStats* r : {&s.act.mmr_median, &s.act.mmr_mean}) {
@@ -266,11 +271,12 @@ AnalysisResult analyze_model(Olmo2& fp, Olmo2& q, const Tensor& tokens, const An
     ma.name = fp.module_name(m);
     ma.linear = m == M - 1;  // the head
     ma.abc = terms[static_cast<std::size_t>(m)];
+    ma.R_in = m == 0 ? kNaN : msums[static_cast<std::size_t>(m)].input.value();
     if (ma.linear) set_spectral_ratio(ma.abc, wres[4 * lin.size() + 3]);
     res.modules.push_back(ma);
   }
   res.R_L = res.modules.back().abc.R;
-  std::vector<double> mmrs, kurts;
+  std::vector<double> mmrs, mmrs_tomean, kurts;
   for (std::size_t i = 0; i < lin.size(); ++i) {
     const auto& s = lin[i];
     LinearLayerAnalysis la;
@@ -290,6 +296,7 @@ AnalysisResult analyze_model(Olmo2& fp, Olmo2& q, const Tensor& tokens, const An
     la.abc = abc_terms(s.sums, la.R_in);
     set_spectral_ratio(la.abc, wres[4 * i + 3]);
     mmrs.push_back(la.act_mmr);
+    mmrs_tomean.push_back(la.act_mmr_mean);
     kurts.push_back(la.act_kurtosis);
     res.layers.push_back(std::move(la));
   }
@@ -297,6 +304,8 @@ AnalysisResult analyze_model(Olmo2& fp, Olmo2& q, const Tensor& tokens, const An
   res.mmr_max = finite_max(mmrs);
   res.kurtosis_mean = finite_mean(kurts);
   res.kurtosis_max = finite_max(kurts);
+  res.mmr_tomean_mean = finite_mean(mmrs_tomean);
+  res.mmr_tomean_max = finite_max(mmrs_tomean);
   return res;
 }
 

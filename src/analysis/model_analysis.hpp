@@ -1,7 +1,7 @@
 #pragma once
 // The per-model analysis behind `quopt analyze` (docs/analysis.md): on a calibration batch,
-//   * the ABC decomposition along the OLMo2 module chain (embed, block.NN.attn, block.NN.mlp,
-//     final_norm, head), with G1/G2 for the (tied) head;
+//   * the ABC decomposition along the OLMo2 module chain (embed; per block attn, attn_norm, mlp,
+//     mlp_norm; final_norm, head: Olmo2::module_forward), with G1/G2 for the (tied) head;
 //   * the ABC decomposition of every block linear layer on its own: f(x) = x W^T, fq(x) = the quantized
 //     model's arithmetic for that layer (its LinearQuant when it applies, else x Wq^T), on the inputs h
 //     and hq the two models feed that layer;
@@ -26,6 +26,10 @@ struct AnalysisOptions {
   // are [chunk tokens, vocab]), so this bounds the memory; 1 keeps it smallest (quopt's choice: the
   // result does not depend on it beyond rounding).
   std::int64_t chunk_sequences = 1;
+  // The per-weight metrics: weight MMR and kurtosis, and the spectral ratios G1, G2 of every linear and
+  // the head (two Lanczos eigenvalue problems per weight, the costly part on wide layers). false leaves
+  // them NaN (robustness tracking during training does without them).
+  bool weight_metrics = true;
 };
 
 struct LinearLayerAnalysis {
@@ -46,6 +50,7 @@ struct LinearLayerAnalysis {
 struct ModuleAnalysis {
   std::string name;     // Olmo2::module_name
   bool linear = false;  // the head: G1, G2 are set
+  double R_in = 0.0;    // relative error of the module's whole input state (G = A / R_in); NaN for embed
   AbcTerms abc;
 };
 
@@ -54,8 +59,11 @@ struct AnalysisResult {
   std::vector<ModuleAnalysis> modules;      // in chain order
   std::vector<LinearLayerAnalysis> layers;  // block order; per block in forward order
   double R_L = 0.0;                         // R of the last module (the logits)
-  // Mean and max over the linear layers of act_mmr and act_kurtosis (NaN entries left out).
+  // Mean and max over the linear layers (NaN entries left out) of act_mmr (mmr_*: the authors'
+  // max-to-median), act_mmr_mean (mmr_tomean_*: max-to-mean, bounded by the feature count) and
+  // act_kurtosis (docs/analysis.md says why two MMRs).
   double mmr_mean = 0.0, mmr_max = 0.0, kurtosis_mean = 0.0, kurtosis_max = 0.0;
+  double mmr_tomean_mean = 0.0, mmr_tomean_max = 0.0;
 };
 
 // Analyses the quantized model q against the full-precision model fp (whole models, same config) on

@@ -47,6 +47,8 @@ void write_analysis(H5File& f, const std::string& scheme, const AnalysisResult& 
   f.set_attr(base, "mmr_max", r.mmr_max);
   f.set_attr(base, "kurtosis_mean", r.kurtosis_mean);
   f.set_attr(base, "kurtosis_max", r.kurtosis_max);
+  f.set_attr(base, "mmr_tomean_mean", r.mmr_tomean_mean);
+  f.set_attr(base, "mmr_tomean_max", r.mmr_tomean_max);
   f.set_attr(base, "sequences", r.sequences);
   f.set_attr(base, "tokens", r.tokens);
 
@@ -76,6 +78,7 @@ void write_analysis(H5File& f, const std::string& scheme, const AnalysisResult& 
     write_scalar(f, g + "/B", mod.abc.B, writer_rank);
     write_scalar(f, g + "/C", mod.abc.C, writer_rank);
     write_scalar(f, g + "/G", mod.abc.G, writer_rank);
+    write_scalar(f, g + "/R_in", mod.R_in, writer_rank);
     if (mod.linear) {
       write_scalar(f, g + "/G1", mod.abc.G1, writer_rank);
       write_scalar(f, g + "/G2", mod.abc.G2, writer_rank);

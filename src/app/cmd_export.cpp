@@ -3,7 +3,8 @@
 // config.json (io/hf_olmo2), model.safetensors (io/safetensors, f32) and the tokenizer
 // (io/hf_tokenizer_files). With --quant, the weights are the fake-quantized ones of that PTQ scheme;
 // activation quantization cannot be expressed in a plain checkpoint and is left out (said on stdout
-// and in the file's metadata).
+// and in the file's metadata). A QAT run exports its latent weights (its QuEST quantizer cannot be
+// expressed either; said likewise) and refuses --quant (PTQ on top of QAT, app/trained_arithmetic).
 #include <mpi.h>
 
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include "app/commands.hpp"
 #include "app/config_loader.hpp"
 #include "app/model_eval.hpp"
+#include "app/trained_arithmetic.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "io/hf_olmo2.hpp"
@@ -36,8 +38,17 @@ int cmd_export(const CommonArgs& a, const std::string& run_dir, const std::strin
   if (tok && tok->bos_id() >= 0) ids.bos = tok->bos_id();
   const Json config = hf_olmo2_config(cfg.model, ids);  // rejects what Olmo2 cannot express, before work
 
+  const TrainedArithmetic trained = read_trained_arithmetic(run_dir + "/run.h5", cfg);
+  if (!scheme.empty()) reject_ptq_of_qat(trained, run_dir + "/run.h5", "quopt export --quant");
   auto model = load_trained_model(cfg, run_dir + "/run.h5");
   std::string quant_note = "none";
+  if (trained.qat()) {  // the checkpoint holds the latent weights; QuEST's arithmetic is not expressible
+    quant_note = "QAT run (" + trained.name() + "): latent weights; its QAT quantizer is not included";
+    log_warn("note: ", run_dir, " is a QAT run (", trained.name(), "); a plain checkpoint cannot express its ",
+             "quantizer (Hadamard rotation and QuEST grid on weights and activations), so the export holds the ",
+             "latent weights and transformers computes them exactly: not the model as trained, whose loss is ",
+             "`quopt eval`'s");
+  }
   if (!scheme.empty()) {
     const QuantScheme s = parse_quant_scheme(scheme);
     quantize_model(*model, s, cfg.quant.layers,

@@ -2,16 +2,22 @@
 // (default: [quant] schemes), evaluation of the full-precision and quantized models on the same data,
 // and the quantization record under /quant/<scheme> (docs/run-file.md).
 // quopt eval CONFIG --run DIR [--quant SCHEME]: evaluation only.
+// Both evaluate a QAT run as it was trained (app/trained_arithmetic.hpp) and refuse PTQ on top of it;
+// every scheme is checked against the model before anything is written.
 #include <mpi.h>
 
 #include <cstdio>
 #include <map>
+#include <optional>
 
 #include "app/commands.hpp"
 #include "app/config_loader.hpp"
 #include "app/model_eval.hpp"
+#include "app/trained_arithmetic.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "io/run_file_update.hpp"
+#include "io/run_lock.hpp"
 #include "kernels/ops.hpp"
 #include "quant/ptq.hpp"
 
@@ -58,25 +64,32 @@ void record_activations(H5File& f, const std::string& root, Olmo2& fp, const Olm
 int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& scheme_names,
             const WeightsChoice& at) {
   const LoadedConfig lc = load_config(a);
+  const RunLock lock =
+      RunLock::acquire(run_dir, command_text(a), MPI_COMM_WORLD, false);  // one writer of run.h5
   const RunConfig& cfg = lc.run;
   const std::vector<std::string>& names = scheme_names.empty() ? cfg.quant.schemes : scheme_names;
   std::vector<QuantScheme> schemes;
   for (const auto& n : names) schemes.push_back(parse_quant_scheme(n));  // all errors before any work
   QUOPT_CHECK(!schemes.empty(), "no PTQ scheme: set quant.schemes or pass --scheme");
   const std::string run_file = run_dir + "/run.h5";
+  const TrainedArithmetic trained = read_trained_arithmetic(run_file, cfg);
+  reject_ptq_of_qat(trained, run_file, "quopt ptq");
+  for (const QuantScheme& s : schemes) check_scheme_fits(s, cfg.model, cfg.quant.layers);
   const WeightsSource src = locate_weights(run_dir, at.step, MPI_COMM_WORLD);
   log_info("quantizing the weights of step ", src.step, src.is_final ? " (final)" : "", " from ", src.file);
-  auto fp = load_trained_model(cfg, src.file);
+  auto fp = load_trained_model(cfg, run_file, src.file);
   const EvalData data = load_eval_data(cfg);
   const std::vector<Tensor> calib = calibration_batches(cfg);
 
   const EvalResult fp_result = evaluate_model(*fp, data, cfg);
   log_info("full precision: ", describe(fp_result));
-  H5File f = H5File::open_rw(run_file, MPI_COMM_WORLD);
+  RunFileUpdate update(run_file, MPI_COMM_WORLD);  // run.h5 changes only once everything is written
+  H5File& f = update.file();
   write_eval(f, "eval", fp_result);
+  f.set_attr("eval", "arithmetic", trained.name());
   record_weights_choice(f, "eval", src, at);
   for (const QuantScheme& s : schemes) {
-    auto q = load_trained_model(cfg, src.file);
+    auto q = load_trained_model(cfg, run_file, src.file);
     const PtqOutcome o = quantize_model(*q, s, cfg.quant.layers, calib);
     const EvalResult r = evaluate_model(*q, data, cfg);
     char delta[48];
@@ -99,7 +112,7 @@ int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<s
     for (const auto& t : o.scales) f.write_tensor(root + "/weights/" + t.name, t.tensor, 0);
     record_activations(f, root, *fp, *q, calib.front(), cfg.quant.layers, cfg.quant.record_rows);
   }
-  f.close();
+  update.commit();
   log_info(
       "wrote /eval and /quant/{",
       [&] {
@@ -114,24 +127,37 @@ int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<s
 int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string& scheme,
              const std::string& logits_file, const WeightsChoice& at) {
   const LoadedConfig lc = load_config(a);
+  const RunLock lock =
+      RunLock::acquire(run_dir, command_text(a), MPI_COMM_WORLD, false);  // one writer of run.h5
   const RunConfig& cfg = lc.run;
   const std::string run_file = run_dir + "/run.h5";
+  const TrainedArithmetic trained = read_trained_arithmetic(run_file, cfg);
+  std::optional<QuantScheme> ptq;
+  if (!scheme.empty()) {
+    ptq = parse_quant_scheme(scheme);
+    reject_ptq_of_qat(trained, run_file, "quopt eval --quant " + scheme);
+    check_scheme_fits(*ptq, cfg.model, cfg.quant.layers);
+  }
   const WeightsSource src = locate_weights(run_dir, at.step, MPI_COMM_WORLD);
-  auto model = load_trained_model(cfg, src.file);
+  auto model = load_trained_model(cfg, run_file, src.file);
   const EvalData data = load_eval_data(cfg);
   std::string group = "eval";
-  if (!scheme.empty()) {
-    const QuantScheme s = parse_quant_scheme(scheme);
+  if (ptq) {
+    const QuantScheme& s = *ptq;
     quantize_model(*model, s, cfg.quant.layers,
                    s.method == QuantMethod::Gptq ? calibration_batches(cfg) : std::vector<Tensor>{});
     group = "quant/" + s.name + "/eval";
   }
   const EvalResult r = evaluate_model(*model, data, cfg);
-  log_info(scheme.empty() ? "full precision" : scheme, ": ", describe(r));
-  H5File f = H5File::open_rw(run_file, MPI_COMM_WORLD);
-  write_eval(f, group, r);
-  record_weights_choice(f, group, src, at);
-  f.close();
+  log_info(!scheme.empty() ? scheme
+           : trained.qat() ? "as trained (" + trained.name() + ")"
+                           : "full precision",
+           ": ", describe(r));
+  RunFileUpdate update(run_file, MPI_COMM_WORLD);  // run.h5 changes only once everything is written
+  write_eval(update.file(), group, r);
+  if (!ptq) update.file().set_attr(group, "arithmetic", trained.name());
+  record_weights_choice(update.file(), group, src, at);
+  update.commit();
   if (!logits_file.empty()) write_token_outputs(logits_file, *model, data, cfg, run_dir, scheme);
   return 0;
 }

@@ -12,10 +12,13 @@
 #include <fstream>
 
 #include "app/commands.hpp"
+#include "app/signals.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "io/h5file.hpp"
 #include "io/metrics_read.hpp"
+#include "io/run_file_update.hpp"
+#include "io/run_lock.hpp"
 #include "io/study.hpp"
 
 namespace fs = std::filesystem;
@@ -113,9 +116,13 @@ RunDecision decide_everywhere(const StudyPlan& plan, const StudyRun& run) {
   return d;
 }
 
-// Collective: the decision as attributes of /study in the run file (replacing an earlier one).
+// Collective: the decision as attributes of /study in the run file (replacing an earlier one), under
+// the run directory's lock and through a copy renamed over run.h5 (io/run_file_update.hpp).
 void record_decision(const StudyPlan& plan, const StudyRun& run, const RunDecision& d) {
-  H5File f = H5File::open_rw(run_file(run), MPI_COMM_WORLD);
+  const RunLock lock = RunLock::acquire(run.dir, "quopt study run (decision record of " + run.dir + ")",
+                                        MPI_COMM_WORLD, false);
+  RunFileUpdate update(run_file(run), MPI_COMM_WORLD);
+  H5File& f = update.file();
   if (f.exists("study")) f.remove("study");
   f.create_group("study");
   f.set_attr("study", "study", plan.name);
@@ -131,7 +138,7 @@ void record_decision(const StudyPlan& plan, const StudyRun& run, const RunDecisi
   f.set_attr("study", "ptq_step", d.ptq_step);
   f.set_attr("study", "ptq_val_loss", d.ptq_val_loss);
   if (std::isfinite(d.threshold)) f.set_attr("study", "threshold", d.threshold);
-  f.close();
+  update.commit();
 }
 
 // Rank 0: the run file has `group`, made at `step` under `protocol` (its attributes).
@@ -175,6 +182,12 @@ int run_stage(const StudyPlan& plan, const StudyRun& run, const std::string& sta
   const std::string tag = "study: run " + std::to_string(run.index) + " (" + run.name + ") " + stage;
   CommonArgs a;
   a.config = run.dir + "/config.toml";
+  a.args = {"study", "run", "(stage " + stage + " of " + run.dir + ")"};
+  // A signal checkpoints training; any other stage ends on it as usual (app/signals.hpp).
+  if (stage == "train")
+    install_stop_handlers();
+  else
+    release_stop_handlers();
   if (stage == "train") {
     if (agree(world_rank() == 0 && fs::exists(run_file(run)))) {
       log_info(tag, ": already complete, skipped");

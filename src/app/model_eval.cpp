@@ -5,24 +5,29 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "app/trained_arithmetic.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "eval/builtin_task.hpp"
 #include "eval/task.hpp"
 #include "eval/token_outputs.hpp"
-#include "io/batch_loader.hpp"
+#include "io/calibration.hpp"
 #include "io/run_file.hpp"
 #include "io/safetensors.hpp"
 
 namespace quopt::app {
 
-std::unique_ptr<Olmo2> load_trained_model(const RunConfig& cfg, const std::string& weights_file) {
-  QUOPT_CHECK(std::filesystem::exists(weights_file), "no run file ", weights_file,
+std::unique_ptr<Olmo2> load_trained_model(const RunConfig& cfg, const std::string& run_file,
+                                          const std::string& weights_file) {
+  QUOPT_CHECK(std::filesystem::exists(run_file), "no run file ", run_file,
               ": train first (quopt train ... --out DIR) or point --run at a run directory");
+  const std::string& from = weights_file.empty() ? run_file : weights_file;
+  QUOPT_CHECK(std::filesystem::exists(from), "no weights file ", from, " of the run in ", run_file);
   auto model = std::make_unique<Olmo2>(cfg.model, DType::F32);
-  H5File f = H5File::open_read(weights_file, MPI_COMM_WORLD);
+  H5File f = H5File::open_read(from, MPI_COMM_WORLD);
   read_weights(f, model->params());
   f.close();
+  model->set_linear_quant(read_trained_arithmetic(run_file, cfg).linear_quant());  // a QAT run as trained
   return model;
 }
 
@@ -58,13 +63,11 @@ EvalData load_eval_data(const RunConfig& cfg) {
 
 std::vector<Tensor> calibration_batches(const RunConfig& cfg) {
   const TokenShard train = TokenShard::open(cfg.data.train);
-  // Seed offset: calibration sequences differ from the first training batches (quopt choice).
-  BatchLoader loader(train, cfg.model.seq_len, cfg.train.seed + 7919, BatchOrder::Shuffled);
   std::vector<Tensor> out;
   const std::int64_t rows = cfg.train.micro_batch_size;
   for (std::int64_t b = 0; b < cfg.quant.calibration_batches; ++b) {
     Tensor in, tgt;
-    loader.load(b, rows, 0, rows, in, tgt);
+    load_calibration_batch(train, cfg.model.seq_len, cfg.train.seed, b, rows, in, tgt);
     out.push_back(in);
   }
   return out;

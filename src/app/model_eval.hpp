@@ -17,8 +17,11 @@
 
 namespace quopt::app {
 
-// A whole model (f32) with the weights of `weights_file` (DIR/run.h5, or a snapshot: same /weights).
-std::unique_ptr<Olmo2> load_trained_model(const RunConfig& cfg, const std::string& weights_file);
+// A whole model (f32) computing as it was trained (a QAT run's model runs its QuEST quantizer, read from
+// run_file: app/trained_arithmetic.hpp), with the weights of `weights_file`: a snapshot of the run (same
+// /weights layout, io/snapshot.hpp) or, when empty, run_file itself.
+std::unique_ptr<Olmo2> load_trained_model(const RunConfig& cfg, const std::string& run_file,
+                                          const std::string& weights_file = {});
 
 // Collective: step, final_step, train_tokens, protocol, train_val_loss (the trainer's validation loss at that step) and,
 // when finite, threshold as attributes of `group`.

@@ -110,6 +110,10 @@ Schema build_schema() {
                 "validations spread evenly over the run, so runs of different lengths get curves of the same "
                 "resolution: val_every = max(1, steps / val_points); 0 = use val_every (quopt choice)"));
   s.add(int_key("train.val_batches", 4, 1, kNone, "batches per validation run (quopt choice)"));
+  s.add(
+      int_key("train.max_nonfinite_skips", 0, 0, kNone,
+              "steps whose loss or gradient norm is NaN/inf are never applied; this many are skipped (their "
+              "batch is dropped) before the run stops with an error; 0 = stop at the first (quopt choice)"));
 
   // [schedule]: the paper trains with WSD (arXiv 2509.23500).
   s.add(string_key("schedule.name", "wsd", {"wsd", "cosine", "linear", "constant"},
@@ -152,6 +156,12 @@ Schema build_schema() {
   s.add(string_key("quant.qat", "none", {"none", "quest"},
                    "quantization-aware training: none, or QuEST fake quantization of weights and activations "
                    "of the quantized linear layers (arXiv 2502.05003; the paper's QAT, arXiv 2509.23500)"));
+  s.add(bool_key("quant.qat_head", false,
+                 "QAT also fake-quantizes the output projection (the tied head; the embedding lookup stays "
+                 "exact) with QuEST, as the authors' framework does (gvlassis/ant b083644, "
+                 "src/models/transformer.py: the output linear is a QuantizedLinear with the blocks' "
+                 "quantizers); false as the paper, which quantizes the blocks' linear layers "
+                 "(arXiv 2509.23500)"));
   s.add(int_key("quant.weight_bits", 4, 1, 8, "QAT weight bits; W4A4 as the paper (arXiv 2509.23500)"));
   s.add(int_key("quant.act_bits", 4, 1, 8, "QAT activation bits; W4A4 as the paper (arXiv 2509.23500)"));
   s.add(float_key("quant.trust_factor", 0.0, 0.0, kNone,
@@ -187,9 +197,22 @@ Schema build_schema() {
                 "validation batches (train.micro_batch_size sequences each) for eval and ptq losses "
                 "(quopt choice)"));
 
+  // [track]: quantization robustness measured during training (src/train/robustness.hpp)
+  s.add(int_key("track.every", 0, 0, kNone,
+                "optimizer steps between robustness measurements (PTQ loss increase, R_L, both MMRs, "
+                "kurtosis on a fixed calibration batch), also at step 0 and the last step; 0 = off "
+                "(quopt choice: its cost is in docs/benchmarks.md)"));
+  s.add(string_key("track.scheme", "rtn-w4a4", {},
+                   "PTQ scheme measured during training (a QAT run measures its own QAT quantization "
+                   "instead); rtn-w4a4 as the paper's PTQ (arXiv 2509.23500)"));
+  s.add(int_key("track.sequences", 8, 1, kNone,
+                "sequences of the fixed calibration batch (the first ones of the calibration order `quopt "
+                "ptq` and `quopt analyze` use; quopt choice)"));
+
   // [checkpoint]
   s.add(int_key("checkpoint.every", 0, 0, kNone,
-                "steps between checkpoints; 0 = only at the end and on a termination signal (quopt choice)"));
+                "steps between checkpoints; a checkpoint is also written after the last step and on a "
+                "termination signal (SIGTERM, SIGUSR1); 0 = only those two (quopt choice)"));
   s.add(int_key("checkpoint.keep", 2, 1, kNone,
                 "checkpoints kept on disk, oldest removed first (quopt choice)"));
 
@@ -209,6 +232,10 @@ Schema build_schema() {
       "parallel.pipeline_stages", 1, 1, kNone,
       "pipeline stages; the MPI ranks form a stages x data-parallel grid, so the world size must be a "
       "multiple of it (quopt choice: no pipeline)"));
+  s.add(float_key(
+      "parallel.collective_timeout", 0.0, 0.0, kNone,
+      "seconds one training step (or a validation, a checkpoint write) may take before quopt decides a rank "
+      "is stalled and aborts the job with an error instead of waiting forever; 0 = no limit (quopt choice)"));
 
   // [output]
   s.add(path_key(
@@ -275,6 +302,12 @@ RunConfig make_run_config(const Config& cfg) {
                    describe(cfg, "model.d_model"), ", ", describe(cfg, "model.n_heads"), ")"),
                "RoPE rotates pairs of dimensions, so choose n_heads giving an even head_dim");
   }
+  if (m.mlp_hidden() < 1) {
+    constraint(
+        cat(describe(cfg, "model.mlp_ratio"), " with ", describe(cfg, "model.d_model"),
+            " gives an MLP of width ", m.mlp_hidden(), " (d_model * mlp_ratio rounded to a multiple of 8)"),
+        "raise mlp_ratio so that d_model * mlp_ratio >= 0.5 (4 for relu2, about 8/3 for swiglu)");
+  }
   if (m.n_kv_heads > m.n_heads || m.n_heads % m.n_kv_heads != 0) {
     constraint(
         cat(describe(cfg, "model.n_heads"), " is not a multiple of ", describe(cfg, "model.n_kv_heads")),
@@ -326,6 +359,7 @@ RunConfig make_run_config(const Config& cfg) {
   if (const std::int64_t points = cfg.get_int("train.val_points"); points > 0)
     t.val_every = std::max<std::int64_t>(1, t.steps / points);
   t.val_batches = cfg.get_int("train.val_batches");
+  t.max_nonfinite_skips = cfg.get_int("train.max_nonfinite_skips");
 
   rc.snapshot.enabled = cfg.get_bool("snapshot.enabled");
   rc.snapshot.after_fraction = cfg.get_float("snapshot.after_fraction");
@@ -367,11 +401,17 @@ RunConfig make_run_config(const Config& cfg) {
   rc.checkpoint.every = cfg.get_int("checkpoint.every");
   rc.checkpoint.keep = cfg.get_int("checkpoint.keep");
   rc.parallel.pipeline_stages = cfg.get_int("parallel.pipeline_stages");
+  rc.parallel.collective_timeout = cfg.get_float("parallel.collective_timeout");
   if (rc.parallel.pipeline_stages > m.n_layers) {
     constraint(cat(describe(cfg, "parallel.pipeline_stages"), " exceeds ", describe(cfg, "model.n_layers")),
                "every pipeline stage needs at least one block: use at most n_layers stages");
   }
   rc.quant.qat = cfg.get_string("quant.qat");
+  rc.quant.qat_head = cfg.get_bool("quant.qat_head");
+  if (rc.quant.qat_head && rc.quant.qat == "none")
+    constraint(cat(describe(cfg, "quant.qat_head"), " quantizes the head during QAT, but ",
+                   describe(cfg, "quant.qat")),
+               "set quant.qat = \"quest\" or quant.qat_head = false");
   rc.quant.weight_bits = cfg.get_int("quant.weight_bits");
   rc.quant.act_bits = cfg.get_int("quant.act_bits");
   rc.quant.trust_factor = cfg.get_float("quant.trust_factor");
@@ -383,6 +423,9 @@ RunConfig make_run_config(const Config& cfg) {
   if (rc.quant.qat == "quest" && m.d_model % rc.quant.hadamard_block != 0)
     constraint(cat(describe(cfg, "quant.hadamard_block"), " does not divide model.d_model = ", m.d_model),
                "choose a power of two that divides every linear layer's input width");
+  rc.track.every = cfg.get_int("track.every");
+  rc.track.scheme = cfg.get_string("track.scheme");
+  rc.track.sequences = cfg.get_int("track.sequences");
   rc.eval.tasks = cfg.get_list("eval.tasks");
   rc.eval.builtin_examples = cfg.get_int("eval.builtin_examples");
   rc.eval.val_batches = cfg.get_int("eval.val_batches");
@@ -432,7 +475,8 @@ std::string quopt_config_reference() {
       "`n_heads % n_kv_heads == 0`; `batch_size % micro_batch_size == 0`; `warmup_fraction + decay_fraction "
       "<= 1`;\n"
       "`decay_roles` entries are distinct roles; `tokenize.vocab_size <= model.vocab_size`;\n"
-      "`pipeline_stages <= n_layers`. Single-key ranges (e.g. `lr > 0`, Adam betas in [0, 1)) are in the\n"
+      "`pipeline_stages <= n_layers`; `d_model * mlp_ratio` gives an MLP at least 1 wide. Single-key ranges "
+      "(e.g. `lr > 0`, Adam betas in [0, 1)) are in the\n"
       "`allowed` column below and are checked as each file is read.\n"
       "\n"
       "Keys with 0 meaning \"derived\": `model.n_kv_heads` (= n_heads), `train.micro_batch_size` (= "

@@ -38,6 +38,7 @@ struct TrainConfig {
   std::int64_t log_every = 10;
   std::int64_t val_every = 50;
   std::int64_t val_batches = 4;
+  std::int64_t max_nonfinite_skips = 0;  // steps with a non-finite loss/gradient skipped before stopping
 };
 
 enum class ScheduleKind { WSD, Cosine, Linear, Constant };
@@ -59,6 +60,7 @@ struct OptimizerConfig {
 
 struct QuantConfig {
   std::string qat = "none";  // none | quest
+  bool qat_head = false;     // QAT quantizes the output projection too (gvlassis/ant); false: the paper
   std::int64_t weight_bits = 4, act_bits = 4;
   double trust_factor = 0.0;  // 0: QuEST's alpha_b / (2^b - 1)
   std::int64_t hadamard_block = 128;
@@ -74,8 +76,16 @@ struct EvalConfig {
   std::int64_t val_batches = 16;
 };
 
+// [track]: quantization robustness measured during training (train/robustness.hpp).
+struct TrackConfig {
+  std::int64_t every = 0;           // steps between measurements; 0 = off
+  std::string scheme = "rtn-w4a4";  // PTQ scheme measured (a QAT run measures its QAT quantization)
+  std::int64_t sequences = 8;       // sequences of the fixed calibration batch
+};
+
 struct CheckpointConfig {
-  std::int64_t every = 0;  // steps between checkpoints; 0: only at the end and on signals
+  std::int64_t every =
+      0;  // steps between checkpoints (and one at the end); 0: only at the end and on signals
   std::int64_t keep = 2;
 };
 
@@ -87,6 +97,8 @@ struct SnapshotConfig {
 
 struct ParallelConfig {
   std::int64_t pipeline_stages = 1;
+  double collective_timeout =
+      0.0;  // seconds a training step (or checkpoint, validation) may take; 0: no limit
 };
 
 struct RunConfig {
@@ -100,6 +112,7 @@ struct RunConfig {
   SnapshotConfig snapshot;
   ParallelConfig parallel;
   QuantConfig quant;
+  TrackConfig track;
   EvalConfig eval;
   std::string out_dir;  // [output] dir
   // The resolved config itself, for keys read where they are used (optimizer.<name>.*); set by the

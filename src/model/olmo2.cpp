@@ -107,8 +107,8 @@ void Olmo2::init(std::uint64_t seed) {
   }
 }
 
-void Olmo2::attn_forward(const BlockParams& w, const Tensor& x, std::int64_t B, std::int64_t T,
-                         BlockActivations& c) const {
+void Olmo2::attn_branch(const BlockParams& w, const Tensor& x, std::int64_t B, std::int64_t T,
+                        BlockActivations& c) const {
   const std::int64_t blk = stage_.first_block + (&w - blocks_.data());
   const std::int64_t N = B * T, C = cfg_.d_model, D = cfg_.head_dim();
   const std::int64_t H = cfg_.n_heads, Hkv = cfg_.n_kv_heads;
@@ -141,14 +141,17 @@ void Olmo2::attn_forward(const BlockParams& w, const Tensor& x, std::int64_t B, 
   c.att = c.att.reshape({N, H * D});
   c.o = new_tensor({N, C});
   linear_fwd(blk, kO, c.att, *w.o, c.o, c);
+}
+
+void Olmo2::attn_residual(const BlockParams& w, BlockActivations& c) const {
+  const std::int64_t N = c.o.dim(0), C = cfg_.d_model;
   c.o_rstd = new_tensor({N});
   c.h = new_tensor({N, C});
   k::rmsnorm_forward(c.o, w.attn_norm->value, cfg_.norm_eps, c.h, c.o_rstd);
-  k::add(x, c.h, c.h);  // h = x + RMSNorm(Attn(x))
+  k::add(c.x, c.h, c.h);  // h = x + RMSNorm(Attn(x))
 }
 
-void Olmo2::mlp_forward(const BlockParams& w, std::int64_t B, std::int64_t T, BlockActivations& c,
-                        Tensor& y) const {
+void Olmo2::mlp_branch(const BlockParams& w, std::int64_t B, std::int64_t T, BlockActivations& c) const {
   const std::int64_t blk = stage_.first_block + (&w - blocks_.data());
   const std::int64_t N = B * T, C = cfg_.d_model, F = cfg_.mlp_hidden();
   c.u = new_tensor({N, F});
@@ -163,13 +166,17 @@ void Olmo2::mlp_forward(const BlockParams& w, std::int64_t B, std::int64_t T, Bl
   }
   c.d = new_tensor({N, C});
   linear_fwd(blk, kDown, c.a, *w.down, c.d, c);
-  c.d_rstd = new_tensor({N});
+}
+
+void Olmo2::mlp_residual(const BlockParams& w, BlockActivations& c, Tensor& y) const {
+  c.d_rstd = new_tensor({c.d.dim(0)});
   k::rmsnorm_forward(c.d, w.mlp_norm->value, cfg_.norm_eps, y, c.d_rstd);
   k::add(c.h, y, y);  // y = h + RMSNorm(MLP(h))
 }
 
 namespace {
 const char* const kLinName[] = {"attn_q", "attn_k", "attn_v", "attn_o", "mlp_up", "mlp_gate", "mlp_down"};
+const std::string kHeadName = "head";
 }
 
 void Olmo2::linear_fwd(std::int64_t block, Lin which, const Tensor& x, const Parameter& w, Tensor& y,
@@ -189,14 +196,30 @@ void Olmo2::linear_bwd(Lin which, const Tensor& dy, const Tensor& x, Parameter& 
     linear_backward(dy, x, w, dx, accumulate_dx);
 }
 
+void Olmo2::head_fwd(const Tensor& z, Tensor& logits, LinearCache& cache) const {
+  if (quant_ && quant_->applies(kHeadName))
+    quant_->forward(z, head_->value, logits, cache);
+  else
+    linear_forward(z, *head_, logits);
+}
+
+void Olmo2::head_bwd(const Tensor& dlogits, const Tensor& z, const LinearCache& cache, Tensor& dz) {
+  if (quant_ && quant_->applies(kHeadName))
+    quant_->backward(dlogits, z, head_->value, cache, dz, false, head_->grad);
+  else
+    linear_backward(dlogits, z, *head_, dz, false);
+}
+
 void Olmo2::block_forward(const BlockParams& w, const Tensor& x, std::int64_t B, std::int64_t T,
                           BlockActivations& c, Tensor& y) const {
-  attn_forward(w, x, B, T, c);
-  mlp_forward(w, B, T, c, y);
+  attn_branch(w, x, B, T, c);
+  attn_residual(w, c);
+  mlp_branch(w, B, T, c);
+  mlp_residual(w, c, y);
 }
 
 std::int64_t Olmo2::module_count() const {
-  return 2 * cfg_.n_layers + 3;
+  return 4 * cfg_.n_layers + 3;
 }
 
 std::string Olmo2::module_name(std::int64_t m) const {
@@ -204,7 +227,18 @@ std::string Olmo2::module_name(std::int64_t m) const {
   if (m == 0) return "embed";
   if (m == module_count() - 2) return "final_norm";
   if (m == module_count() - 1) return "head";
-  return block_name((m - 1) / 2) + ((m - 1) % 2 == 0 ? ".attn" : ".mlp");
+  static const char* const kSuffix[] = {".attn", ".attn_norm", ".mlp", ".mlp_norm"};
+  return block_name((m - 1) / 4) + kSuffix[(m - 1) % 4];
+}
+
+Tensor Olmo2::module_value(std::int64_t m, const Tensor& output) const {
+  QUOPT_CHECK(m >= 0 && m < module_count(), "module ", m, " out of range [0, ", module_count(), ")");
+  if (m == 0 || m >= module_count() - 2) return output;
+  const ModuleKind kind = module_kind(m);
+  if (kind != ModuleKind::Attn && kind != ModuleKind::Mlp) return output;
+  QUOPT_CHECK(output.ndim() == 3 && output.dim(0) == 2, "module ", module_name(m),
+              " returns a packed [2, tokens, d_model] state, got ", output.describe());
+  return output.slice(1, 2).reshape({output.dim(1), output.dim(2)});
 }
 
 Tensor Olmo2::module_forward(std::int64_t m, const Tensor& input, std::int64_t B, std::int64_t T) const {
@@ -220,29 +254,55 @@ Tensor Olmo2::module_forward(std::int64_t m, const Tensor& input, std::int64_t B
     k::embedding_forward(input.reshape({N}), embed_->value, x);
     return x;
   }
-  QUOPT_CHECK(input.dtype() == dt_ && input.numel() == N * C, "module ", module_name(m), " takes [", N, ", ",
-              C, "], got ", input.describe());
-  const Tensor x = input.reshape({N, C});
+  const bool packed_in = m < module_count() - 2 &&
+                         (module_kind(m) == ModuleKind::AttnNorm || module_kind(m) == ModuleKind::MlpNorm);
+  const std::int64_t parts = packed_in ? 2 : 1;
+  QUOPT_CHECK(input.dtype() == dt_ && input.numel() == parts * N * C, "module ", module_name(m), " takes ",
+              packed_in ? "a packed [2, " : "[", N, ", ", C, "], got ", input.describe());
   if (m == module_count() - 2) {
     Tensor z = new_tensor({N, C}), rstd = new_tensor({N});
-    k::rmsnorm_forward(x, final_norm_->value, cfg_.norm_eps, z, rstd);
+    k::rmsnorm_forward(input.reshape({N, C}), final_norm_->value, cfg_.norm_eps, z, rstd);
     return z;
   }
   if (m == module_count() - 1) {
     Tensor logits = new_tensor({N, cfg_.vocab_size});
-    linear_forward(x, *head_, logits);
+    LinearCache cache;
+    head_fwd(input.reshape({N, C}), logits, cache);
     return logits;
   }
-  const auto& w = blocks_[static_cast<std::size_t>((m - 1) / 2)];
+  const auto& w = blocks_[static_cast<std::size_t>((m - 1) / 4)];
   BlockActivations c;
-  if ((m - 1) % 2 == 0) {
-    attn_forward(w, x, B, T, c);
-    return c.h;
+  auto pack = [&](const Tensor& residual, const Tensor& branch) {
+    Tensor out = new_tensor({2, N, C});
+    out.slice(0, 1).reshape({N, C}).copy_from(residual);
+    out.slice(1, 2).reshape({N, C}).copy_from(branch);
+    return out;
+  };
+  auto part = [&](std::int64_t i) { return input.reshape({2, N, C}).slice(i, i + 1).reshape({N, C}); };
+  switch (module_kind(m)) {
+    case ModuleKind::Attn: {
+      const Tensor x = input.reshape({N, C});
+      attn_branch(w, x, B, T, c);
+      return pack(x, c.o);
+    }
+    case ModuleKind::AttnNorm:
+      c.x = part(0);
+      c.o = part(1);
+      attn_residual(w, c);
+      return c.h;
+    case ModuleKind::Mlp:
+      c.h = input.reshape({N, C});
+      mlp_branch(w, B, T, c);
+      return pack(c.h, c.d);
+    case ModuleKind::MlpNorm: {
+      c.h = part(0);
+      c.d = part(1);
+      Tensor y = new_tensor({N, C});
+      mlp_residual(w, c, y);
+      return y;
+    }
   }
-  c.h = x;
-  Tensor y = new_tensor({N, C});
-  mlp_forward(w, B, T, c, y);
-  return y;
+  fail("module ", m, ": unknown kind");
 }
 
 LossSum Olmo2::forward(const Tensor& tokens, const Tensor& targets, Activations& act) const {
@@ -288,7 +348,7 @@ Tensor Olmo2::forward_stage(const Tensor& input, const Tensor& targets, std::int
   act.z_rstd = new_tensor({N});
   k::rmsnorm_forward(act.y, final_norm_->value, cfg_.norm_eps, act.z, act.z_rstd);
   act.logits = new_tensor({N, V});
-  linear_forward(act.z, *head_, act.logits);
+  head_fwd(act.z, act.logits, act.head_lin);
   act.lse = new_tensor({N});
   act.token_loss = new_tensor({N});
   LossSum out;
@@ -357,7 +417,7 @@ Tensor Olmo2::backward_stage(Activations& act, const Tensor& dy_in, double dscal
     Tensor dlogits = act.logits;  // in place: logits are not needed after this
     k::cross_entropy_backward(act.logits, act.targets.reshape({N}), act.lse, cfg_.z_loss, dscale, dlogits);
     Tensor dz = new_tensor({N, C});
-    linear_backward(dlogits, act.z, *head_, dz, false);
+    head_bwd(dlogits, act.z, act.head_lin, dz);
     dy = new_tensor({N, C});
     k::rmsnorm_backward(dz, act.y, final_norm_->value, act.z_rstd, dy, final_norm_->grad);
     act.logits = Tensor();

@@ -39,6 +39,7 @@ struct Activations {
   Tensor y;                              // last block output [N, C]
   Tensor z, z_rstd;                      // final norm output
   Tensor logits, lse, token_loss;        // [N, V], [N], [N]
+  LinearCache head_lin;                  // cache of a quantized head (LinearQuant applies to "head")
 };
 
 struct LossSum {
@@ -61,7 +62,8 @@ class Olmo2 {
   const StageSpec& stage() const { return stage_; }
 
   const ModelConfig& config() const { return cfg_; }
-  // Quantized arithmetic for the block linears it selects (nullptr: exact); see model/linear.hpp.
+  // Quantized arithmetic for the linears it selects, the block linears by parameter name and the output
+  // projection as "head" (nullptr: exact); see model/linear.hpp.
   void set_linear_quant(std::shared_ptr<const LinearQuant> q) { quant_ = std::move(q); }
   const LinearQuant* linear_quant() const { return quant_.get(); }
   // Observer of every block linear's input during forwards (nullptr: none).
@@ -80,14 +82,28 @@ class Olmo2 {
   // Backward of that forward: parameter gradients += dscale * d(sum of losses)/d(param).
   void backward(Activations& act, double dscale);
 
-  // The module chain of the ABC analysis (docs/analysis.md): module 0 is the embedding (tokens -> h),
-  // then for each block i module 1+2i is the attention sub-module h -> h + RMSNorm(Attn(h)) and 2+2i
-  // the MLP sub-module h -> h + RMSNorm(MLP(h)); then the final norm and the head (h -> logits).
-  // Composing them in order is forward(). Whole model only.
+  // The module chain of the ABC analysis (docs/analysis.md): every RMSNorm is a module of its own and
+  // attention is one unit, as the paper's analysis (arXiv 2509.23500). Module 0 is the embedding
+  // (tokens -> x); then for block i:
+  //   1+4i  block.NN.attn       x -> [x ; o],   o = Attn(x) (QK-norm, RoPE, attention and attn_o)
+  //   2+4i  block.NN.attn_norm  [x ; o] -> h = x + RMSNorm(o)
+  //   3+4i  block.NN.mlp        h -> [h ; d],   d = MLP(h)
+  //   4+4i  block.NN.mlp_norm   [h ; d] -> y = h + RMSNorm(d)
+  // then final_norm (y -> z) and head (z -> logits). A branch module (attn, mlp) returns a packed
+  // [2, B*T, C] tensor: [0] is its input, the residual stream, passed through unchanged, [1] the
+  // branch output; module_value() is the branch output, the part the decomposition measures. The
+  // residual add sits in the norm module after the branch because that is where the forward has one
+  // tensor again (the residual stream) that carries everything the rest of the network reads. Composing
+  // the modules in order is forward() exactly (same kernels, same order). Whole model only.
   std::int64_t module_count() const;
-  std::string module_name(std::int64_t m) const;  // embed, block.NN.attn, block.NN.mlp, final_norm, head
-  // Module m on its input (tokens i32 [B, T] for module 0, else [B*T, C]); returns its output.
+  // embed, block.NN.attn, block.NN.attn_norm, block.NN.mlp, block.NN.mlp_norm, final_norm, head
+  std::string module_name(std::int64_t m) const;
+  // Module m on its input (tokens i32 [B, T] for module 0, a packed [2, B*T, C] state for the norm
+  // modules after a branch, else [B*T, C]); returns its output.
   Tensor module_forward(std::int64_t m, const Tensor& input, std::int64_t batch, std::int64_t seq) const;
+  // The measured value of module m's output: the branch output [B*T, C] of a branch module (a view of
+  // `output`), `output` itself for every other module.
+  Tensor module_value(std::int64_t m, const Tensor& output) const;
 
   // Pipeline-stage forms. forward_stage: the input is tokens i32 [B, T] on a stage with the embedding,
   // else the previous stage's output [B*T, C]; returns this stage's output [B*T, C], or, on a stage
@@ -106,10 +122,16 @@ class Olmo2 {
   };
   void block_forward(const BlockParams& w, const Tensor& x, std::int64_t B, std::int64_t T,
                      BlockActivations& c, Tensor& y) const;
-  void attn_forward(const BlockParams& w, const Tensor& x, std::int64_t B, std::int64_t T,
-                    BlockActivations& c) const;
-  void mlp_forward(const BlockParams& w, std::int64_t B, std::int64_t T, BlockActivations& c,
-                   Tensor& y) const;
+  // The two halves of a block, each split at its post-norm: attn_branch computes c.o = Attn(x),
+  // attn_residual c.h = c.x + RMSNorm(c.o); mlp_branch c.d = MLP(c.h), mlp_residual y = c.h + RMSNorm(c.d).
+  void attn_branch(const BlockParams& w, const Tensor& x, std::int64_t B, std::int64_t T,
+                   BlockActivations& c) const;
+  void attn_residual(const BlockParams& w, BlockActivations& c) const;
+  void mlp_branch(const BlockParams& w, std::int64_t B, std::int64_t T, BlockActivations& c) const;
+  void mlp_residual(const BlockParams& w, BlockActivations& c, Tensor& y) const;
+  // Kind of module m of the chain (m in [1, module_count() - 2)).
+  enum class ModuleKind { Attn, AttnNorm, Mlp, MlpNorm };
+  ModuleKind module_kind(std::int64_t m) const { return static_cast<ModuleKind>((m - 1) % 4); }
   void block_backward(BlockParams& w, BlockActivations& c, std::int64_t B, std::int64_t T, const Tensor& dy,
                       Tensor& dx);
   Tensor new_tensor(const Shape& s) const { return Tensor::empty(s, dt_); }
@@ -118,6 +140,9 @@ class Olmo2 {
                   BlockActivations& c) const;
   void linear_bwd(Lin which, const Tensor& dy, const Tensor& x, Parameter& w, BlockActivations& c, Tensor& dx,
                   bool accumulate_dx) const;
+  // The output projection logits = z W_head^T, through the LinearQuant when it applies to "head".
+  void head_fwd(const Tensor& z, Tensor& logits, LinearCache& cache) const;
+  void head_bwd(const Tensor& dlogits, const Tensor& z, const LinearCache& cache, Tensor& dz);
 
   ModelConfig cfg_;
   DType dt_;

@@ -1,6 +1,7 @@
 #include "quant/ptq.hpp"
 
 #include <map>
+#include <numeric>
 
 #include "core/error.hpp"
 #include "kernels/ops.hpp"
@@ -40,6 +41,30 @@ void ActQuantLinear::backward(const Tensor& dy, const Tensor&, const Tensor& w, 
   QUOPT_CHECK(d, "activation-quantized linear: backward without its forward");
   kernels::matmul(dy, false, w, false, dx, 1.0, accumulate_dx ? 1.0 : 0.0);
   kernels::matmul(dy, true, d->xq, false, dw, 1.0, 1.0);
+}
+
+void check_scheme_fits(const QuantScheme& scheme, const ModelConfig& cfg,
+                       const std::vector<std::string>& layers) {
+  if (scheme.group_size == 0) return;
+  const std::set<std::string> selected(layers.begin(), layers.end());
+  std::int64_t common = 0;  // gcd of the selected widths: the group sizes that fit all are its divisors
+  const ParamSpec* bad = nullptr;
+  const auto specs = olmo2_param_specs(cfg);
+  for (const auto& p : specs) {
+    const auto slash = p.name.find('/');
+    if (p.name.rfind("block.", 0) != 0 || !selected.count(p.name.substr(slash + 1))) continue;
+    const std::int64_t in = p.shape.at(1);
+    common = std::gcd(common, in);
+    if (!bad && in % scheme.group_size != 0) bad = &p;
+  }
+  if (!bad) return;
+  std::string fits;
+  for (std::int64_t g = 1; g <= common; g *= 2)
+    if (common % g == 0) fits += (fits.empty() ? "" : ", ") + std::to_string(g);
+  fail("quantization scheme '", scheme.name, "': group size ", scheme.group_size, " does not divide the ",
+       bad->shape.at(1), " input columns of ", bad->name, " (every group must be whole); group sizes ",
+       "that divide every quantized layer's width (d_model = ", cfg.d_model, ", MLP width ", cfg.mlp_hidden(),
+       ") are the divisors of ", common, ", e.g. ", fits, "; or drop the g<size> part for one scale per row");
 }
 
 PtqOutcome quantize_model(Olmo2& q, const QuantScheme& scheme, const std::vector<std::string>& layers,

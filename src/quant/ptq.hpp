@@ -38,6 +38,12 @@ struct PtqOutcome {
   std::vector<NamedTensor> scales;        // "<layer>/<param>_scale"
 };
 
+// Throws quopt::Error, naming the layer, its width and the group sizes that would fit, unless `scheme`
+// can quantize every selected block linear of a model of `cfg` (a group size must divide every selected
+// layer's input width). Commands call it for all their schemes before they write anything.
+void check_scheme_fits(const QuantScheme& scheme, const ModelConfig& cfg,
+                       const std::vector<std::string>& layers);
+
 // Quantizes `q` (a whole model holding the full-precision weights) in place for `scheme`. GPTQ
 // calibrates block by block: the inputs of block i's linears are collected by running `q` (whose blocks
 // < i are already quantized) over `calibration` (i32 [rows, T] batches), as GPTQ's sequential reference

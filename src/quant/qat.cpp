@@ -43,7 +43,9 @@ std::shared_ptr<const LinearQuant> make_qat(const QuantConfig& q) {
   c.act_bits = static_cast<int>(q.act_bits);
   c.hadamard_block = q.hadamard_block;
   if (q.trust_factor > 0) c.weight_trust = c.act_trust = q.trust_factor;
-  return std::make_shared<QuestLinear>(c, std::set<std::string>(q.layers.begin(), q.layers.end()));
+  std::set<std::string> layers(q.layers.begin(), q.layers.end());
+  if (q.qat_head) layers.insert("head");
+  return std::make_shared<QuestLinear>(c, std::move(layers));
 }
 
 }  // namespace quopt

@@ -1,7 +1,8 @@
 #pragma once
 // Quantization-aware training with QuEST (quant/quest.hpp): a LinearQuant that fake-quantizes the
-// weights and input activations of the selected block linears in the forward and applies the
-// trust-masked straight-through gradient in the backward.
+// weights and input activations of the selected block linears (and of the output projection, "head",
+// with quant.qat_head) in the forward and applies the trust-masked straight-through gradient in the
+// backward.
 #include <memory>
 #include <set>
 #include <string>
@@ -26,7 +27,7 @@ class QuestLinear : public LinearQuant {
   std::set<std::string> layers_;
 };
 
-// The QAT quantizer a config asks for ([quant] qat), or nullptr for "none".
+// The QAT quantizer a config asks for ([quant] qat, layers, qat_head, bits, ...), or nullptr for "none".
 std::shared_ptr<const LinearQuant> make_qat(const QuantConfig& q);
 
 }  // namespace quopt

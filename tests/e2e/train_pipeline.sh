@@ -131,7 +131,8 @@ with h5py.File("run1/run.h5", "r") as f:
     for s in ("rtn-w4a4", "gptq-w4"):
         g = f["analysis/" + s]
         mods = sorted(g["abc"])
-        assert mods[0] == "000_embed" and mods[-1].endswith("_head") and len(mods) == 2 * 2 + 3, mods
+        assert mods[0] == "000_embed" and mods[-1].endswith("_head") and len(mods) == 4 * 2 + 3, mods
+        assert mods[1:5] == ["001_block.00.attn", "002_block.00.attn_norm", "003_block.00.mlp", "004_block.00.mlp_norm"], mods
         for m in mods:
             d = g["abc/" + m]
             R, A, B, C = (float(d[k][()]) for k in "RABC")
@@ -144,13 +145,55 @@ with h5py.File("run1/run.h5", "r") as f:
     print("e2e: analysis R_L", {s: float(f["analysis/" + s].attrs["R_L"]) for s in ("rtn-w4a4", "gptq-w4")})
 PY
 
-# QAT with QuEST: trains, and the run file records the scheme.
-"$QUOPT" train run.toml --out qat --set quant.qat=quest --set quant.hadamard_block=32 --set train.steps=10 > qat.log
-python3 -c "
-import h5py, tomllib
-cfg = tomllib.loads(h5py.File('qat/run.h5')['/'].attrs['config'])
-assert cfg['quant']['qat'] == 'quest' and cfg['quant']['weight_bits'] == 4, cfg['quant']
-print('e2e: QAT run recorded quant.qat = quest')"
+# A scheme that does not fit the model (group 48 does not divide d_model = 32) is rejected before
+# anything is written: the run file stays byte for byte as it was, /eval and earlier schemes included.
+cp run1/run.h5 before.h5
+if "$QUOPT" ptq run.toml --run run1 --scheme rtn-w4 --scheme rtn-w4g48 > badscheme.log 2>&1; then
+  fail "ptq with a group size that does not divide the layers succeeded"
+fi
+grep -q "group size 48 does not divide the 32 input columns" badscheme.log || { cat badscheme.log; fail "unclear error"; }
+cmp -s before.h5 run1/run.h5 || fail "a rejected ptq scheme changed run1/run.h5"
+if "$QUOPT" eval run.toml --run run1 --quant rtn-w4g48 > badscheme.log 2>&1; then fail "eval --quant rtn-w4g48 succeeded"; fi
+cmp -s before.h5 run1/run.h5 || fail "a rejected eval scheme changed run1/run.h5"
+echo "e2e: a scheme that does not fit is rejected before anything is written"
+
+# QAT with QuEST (the tied head quantized too): the run file records the scheme, and the run is
+# evaluated as it was trained: /eval on the trainer's validation windows (eval.val_batches =
+# train.val_batches) equals the trainer's own final validation loss. PTQ on top is refused; analyze
+# measures the QAT quantization itself.
+"$QUOPT" train run.toml --out qat --set quant.qat=quest --set quant.qat_head=true --set quant.hadamard_block=32 \
+  --set train.steps=10 > qat.log
+"$QUOPT" eval run.toml --run qat --set eval.val_batches=2 > qat_eval.log 2>&1
+grep -q "trained with quest-w4a4-head arithmetic" qat_eval.log || { cat qat_eval.log; fail "no note that the run's own QAT setting is used"; }
+cp qat/run.h5 qat_before.h5
+if "$QUOPT" ptq run.toml --run qat --scheme rtn-w4a4 > qat_ptq.log 2>&1; then fail "ptq of a QAT run succeeded"; fi
+grep -q "is a QAT run" qat_ptq.log || { cat qat_ptq.log; fail "unclear error for ptq of a QAT run"; }
+cmp -s qat_before.h5 qat/run.h5 || fail "a refused ptq changed qat/run.h5"
+if "$QUOPT" export run.toml --run qat --to hf_qat --quant rtn-w4 > qat_export.log 2>&1; then fail "export --quant of a QAT run succeeded"; fi
+grep -q "is a QAT run" qat_export.log || { cat qat_export.log; fail "unclear error for export --quant of a QAT run"; }
+[ ! -e hf_qat ] || fail "a refused export created its directory"
+"$QUOPT" export run.toml --run qat --to hf_qat > qat_export.log 2>&1
+grep -q "export holds the latent weights" qat_export.log || { cat qat_export.log; fail "export of a QAT run did not say what it holds"; }
+"$QUOPT" analyze run.toml --run qat > qat_analyze.log
+python3 - <<'PY'
+import h5py, math, tomllib
+with h5py.File("qat/run.h5", "r") as f:
+    cfg = tomllib.loads(f.attrs["config"])
+    assert cfg["quant"]["qat"] == "quest" and cfg["quant"]["qat_head"] is True, cfg["quant"]
+    trained = float(f["metrics/val_loss"][-1])
+    ev = f["eval"].attrs
+    assert ev["arithmetic"] == "quest-w4a4-head", ev["arithmetic"]
+    assert int(ev["tokens"]) == 2 * 4 * 32, ev["tokens"]  # train.val_batches x micro_batch_size x seq_len
+    assert abs(ev["val_loss"] - trained) <= 1e-9 * trained, (ev["val_loss"], trained)
+    assert "quant" not in f, list(f)
+    g = f["analysis/qat"]
+    assert g.attrs["arithmetic"] == "quest-w4a4-head" and g.attrs["R_L"] > 0, dict(g.attrs)
+    for m in g["abc"]:
+        R, A, B, C = (float(g[f"abc/{m}/{k}"][()]) for k in "RABC")
+        assert abs(R - (A + B + C)) <= 1e-9 * max(R, 1e-30), (m, R, A, B, C)
+    print(f"e2e: QAT run evaluated as trained: /eval {ev['val_loss']:.6f} = trainer {trained:.6f}; "
+          f"R_L of its QuEST quantization {g.attrs['R_L']:.4g}")
+PY
 
 # Bad input: clear message, non-zero exit, nothing written.
 expect_error() {  # expect_error PATTERN ARGS...

@@ -3,8 +3,8 @@ rates, the common-loss protocol, RTN W4A4) is trained and quantized by the quopt
 postprocess/ reads it. Every number checked here is recomputed from the run files with numpy/scipy,
 independently of quopt_post.
 
-The binary is $QUOPT_TEST_BIN, else the newest build/*/quopt of the repository; the tests are skipped
-when there is none (scripts/test.sh builds it first and sets QUOPT_TEST_BIN).
+The binary is $QUOPT_BIN, else the newest build/*/quopt of the repository; the tests are skipped
+when there is none (scripts/test.sh builds it first and sets QUOPT_BIN).
 """
 
 import math
@@ -27,7 +27,7 @@ from quopt_post.report import make_report  # noqa: E402
 
 
 def _binary():
-    env = os.environ.get("QUOPT_TEST_BIN")
+    env = os.environ.get("QUOPT_BIN")
     if env:
         return Path(env)
     found = sorted(REPO.glob("build/*/quopt"), key=lambda p: p.stat().st_mtime)
@@ -38,7 +38,7 @@ def _binary():
 def study(tmp_path_factory):
     exe = _binary()
     if exe is None or not exe.exists():
-        pytest.skip("quopt not built (set QUOPT_TEST_BIN or build it under build/)")
+        pytest.skip("quopt not built (set QUOPT_BIN or build it under build/)")
     w = tmp_path_factory.mktemp("study")
     subprocess.run([sys.executable, str(REPO / "tests/e2e/make_corpus.py"), str(w / "corpus.txt"), "400"], check=True)
     (w / "base.toml").write_text(f"""

@@ -123,10 +123,14 @@ struct Toy {
         return to_tensor(fn(from_tensor(x)), n, out);
       };
     };
-    return {{"layer1", wrap(d0, d1, [this](const Mat& x) { return f1(x); }),
-             wrap(d0, d1, [this](const Mat& x) { return fq1(x); })},
-            {"layer2", wrap(d1, d2, [this](const Mat& h) { return f2(h); }),
-             wrap(d1, d2, [this](const Mat& h) { return fq2(h); })}};
+    return {{"layer1",
+             wrap(d0, d1, [this](const Mat& x) { return f1(x); }),
+             wrap(d0, d1, [this](const Mat& x) { return fq1(x); }),
+             {}},
+            {"layer2",
+             wrap(d1, d2, [this](const Mat& h) { return f2(h); }),
+             wrap(d1, d2, [this](const Mat& h) { return fq2(h); }),
+             {}}};
   }
 };
 
@@ -167,6 +171,70 @@ TEST(AnalysisAbc, ToyTwoLayerNetworkMatchesDirectComputation) {
   // propagated part is still nonzero and the local part is not just the weight error.
   EXPECT_GT(A, 0.0);
   EXPECT_GT(B, 0.0);
+}
+
+// A module whose output carries its input beside its value (a residual past a branch): module 1 maps x
+// to [x | relu(x W1^T)] with value() the branch part, module 2 maps [x | h] to x P^T + h W2^T. R of
+// module 1 measures only the branch; module 2's R_in, and so its G, covers the whole state.
+TEST(AnalysisAbc, ValueAndCarriedStateEnterROnlyThroughRIn) {
+  const Toy toy;
+  constexpr std::int64_t n = Toy::n, d0 = Toy::d0, d1 = Toy::d1, d2 = Toy::d2, w = d0 + d1;
+  const Mat p = random_mat(d2 * d0, 21, 0.5), pq = round_to(p, 0.1);
+  const Mat x = random_mat(n * d0, 22);
+  auto join = [&](const Mat& a, const Mat& b) {  // [n, d0] | [n, d1] -> [n, w]
+    Mat y(static_cast<std::size_t>(n * w));
+    for (std::int64_t i = 0; i < n; ++i) {
+      std::copy(a.begin() + i * d0, a.begin() + (i + 1) * d0, y.begin() + i * w);
+      std::copy(b.begin() + i * d1, b.begin() + (i + 1) * d1, y.begin() + i * w + d0);
+    }
+    return y;
+  };
+  auto part = [&](const Mat& y, bool branch) {
+    const std::int64_t off = branch ? d0 : 0, cols = branch ? d1 : d0;
+    Mat out(static_cast<std::size_t>(n * cols));
+    for (std::int64_t i = 0; i < n; ++i)
+      std::copy(y.begin() + i * w + off, y.begin() + i * w + off + cols, out.begin() + i * cols);
+    return out;
+  };
+  auto add = [](Mat a, const Mat& b) {
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
+    return a;
+  };
+  auto m1 = [&](bool q) {
+    return [&, q](const Tensor& t) {
+      const Mat in = from_tensor(t);
+      return to_tensor(join(in, q ? toy.fq1(in) : toy.f1(in)), n, w);
+    };
+  };
+  auto m2 = [&](bool q) {
+    return [&, q](const Tensor& t) {
+      const Mat st = from_tensor(t), r = part(st, false), h = part(st, true);
+      const Mat skip = matmul_t(q ? round_to(r, Toy::act_step) : r, q ? pq : p, n, d0, d2);
+      return to_tensor(add(skip, q ? toy.fq2(h) : toy.f2(h)), n, d2);
+    };
+  };
+  const std::vector<AbcModule> chain = {
+      {"branch", m1(false), m1(true),
+       [&](const Tensor& t) { return to_tensor(part(from_tensor(t), true), n, d1); }},
+      {"merge", m2(false), m2(true), {}}};
+  std::vector<AbcSums> sums;
+  abc_chain_accumulate(chain, to_tensor(x, n, d0), sums);
+  const auto terms = abc_chain_terms(sums);
+
+  const Mat h1 = toy.f1(x), hq1 = toy.fq1(x);  // the branch: both networks read the same x
+  const double R1 = dot(sub(hq1, h1), sub(hq1, h1)) / dot(h1, h1);
+  EXPECT_NEAR(terms[0].R, R1, 1e-12 * R1);
+  EXPECT_NEAR(terms[0].B, R1, 1e-12 * R1);
+  const Mat s = join(x, h1), sq = join(x, hq1);  // the whole state module 2 reads
+  const double R_in = dot(sub(sq, s), sub(sq, s)) / dot(s, s);
+  ASSERT_LT(R_in, 0.9 * R1);  // the carried x is exact, so the whole state's error is smaller
+  EXPECT_NEAR(sums[1].input.value(), R_in, 1e-12 * R_in);
+  EXPECT_NEAR(terms[1].G, terms[1].A / R_in, 1e-12 * terms[1].G);
+  EXPECT_NEAR(terms[1].R, terms[1].A + terms[1].B + terms[1].C, 1e-13 * (terms[1].A + terms[1].B));
+  const Mat y = from_tensor(m2(false)(to_tensor(s, n, w)));
+  const Mat yq = from_tensor(m2(true)(to_tensor(sq, n, w)));
+  const double R2 = dot(sub(yq, y), sub(yq, y)) / dot(y, y);
+  EXPECT_NEAR(terms[1].R, R2, 1e-12 * R2);
 }
 
 TEST(AnalysisAbc, HooksSeeTheFourEvaluationsInOrder) {
@@ -217,7 +285,7 @@ TEST(AnalysisAbc, TermsEdgeCases) {
   EXPECT_EQ(zero.R, 0.0);
   EXPECT_EQ(zero.A, 0.0);
   EXPECT_TRUE(std::isnan(zero.G));  // R_in = 0: no gain
-  const AbcTerms bad = abc_terms(AbcSums{0.0, 1.0, 1.0, 0.0, 0.0}, 0.5);
+  const AbcTerms bad = abc_terms(AbcSums{0.0, 1.0, 1.0, 0.0, 0.0, {}}, 0.5);
   EXPECT_TRUE(std::isnan(bad.R));  // an error relative to a zero output
   RelErrSums r;
   EXPECT_EQ(r.value(), 0.0);

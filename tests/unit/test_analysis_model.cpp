@@ -110,9 +110,10 @@ Models make_models(MlpKind mlp = MlpKind::Relu2, bool quantize = true) {
   return m;
 }
 
-// The module chain run directly: the outputs of every module, and the inputs of every block linear.
+// The module chain run directly: the outputs of every module (whole, and their measured values), and the
+// inputs of every block linear.
 struct Trace {
-  std::vector<Tensor> outputs;
+  std::vector<Tensor> outputs, values;
   std::map<std::string, Tensor> linear_inputs;  // "block.00/attn_q" -> x
 };
 Trace trace(Olmo2& model, const Tensor& tokens) {
@@ -124,6 +125,7 @@ Trace trace(Olmo2& model, const Tensor& tokens) {
   for (std::int64_t m = 0; m < model.module_count(); ++m) {
     h = model.module_forward(m, h, tokens.dim(0), tokens.dim(1));
     t.outputs.push_back(h);
+    t.values.push_back(model.module_value(m, h));
   }
   model.set_linear_observer(nullptr);
   return t;
@@ -173,7 +175,10 @@ TEST(AnalysisModel, IdentityAndDirectChecks) {
   ASSERT_EQ(static_cast<std::int64_t>(r.modules.size()), m.fp->module_count());
   EXPECT_EQ(r.modules.front().name, "embed");
   EXPECT_EQ(r.modules[1].name, "block.00.attn");
-  EXPECT_EQ(r.modules[2].name, "block.00.mlp");
+  EXPECT_EQ(r.modules[2].name, "block.00.attn_norm");
+  EXPECT_EQ(r.modules[3].name, "block.00.mlp");
+  EXPECT_EQ(r.modules[4].name, "block.00.mlp_norm");
+  EXPECT_EQ(r.modules[5].name, "block.01.attn");
   EXPECT_EQ(r.modules.back().name, "head");
   EXPECT_TRUE(r.modules.back().linear);
   EXPECT_EQ(r.tokens, 24);
@@ -191,14 +196,38 @@ TEST(AnalysisModel, IdentityAndDirectChecks) {
   EXPECT_EQ(r.modules[0].abc.C, 0.0);
   EXPECT_GT(r.modules[0].abc.B, 0.0);
   EXPECT_TRUE(std::isnan(r.modules[0].abc.G));
-  for (std::size_t i = 1; i < r.modules.size(); ++i)
-    EXPECT_NEAR(r.modules[i].abc.G, r.modules[i].abc.A / r.modules[i - 1].abc.R, 1e-12 * r.modules[i].abc.G);
+  EXPECT_TRUE(std::isnan(r.modules[0].R_in));
 
-  // R of every module (R_L included) against the directly propagated chains.
+  // R of every module (R_L included) against the directly propagated chains, on the measured values
+  // (the branch output of attn and mlp, not the residual passed beside it); R_in on the whole input
+  // state (for a norm module: the residual and the branch output), and G = A / R_in.
   const Trace tf = trace(*m.fp, tokens), tq = trace(*m.q, tokens);
   for (std::size_t i = 0; i < r.modules.size(); ++i) {
-    const double R = rel_err(tq.outputs[i], tf.outputs[i]);
-    EXPECT_NEAR(r.modules[i].abc.R, R, 1e-9 * R) << r.modules[i].name;
+    const ModuleAnalysis& mod = r.modules[i];
+    const double R = rel_err(tq.values[i], tf.values[i]);
+    EXPECT_NEAR(mod.abc.R, R, 1e-9 * R) << mod.name;
+    if (i == 0) continue;
+    const double R_in = rel_err(tq.outputs[i - 1], tf.outputs[i - 1]);
+    EXPECT_NEAR(mod.R_in, R_in, 1e-9 * R_in) << mod.name;
+    EXPECT_NEAR(mod.abc.G, mod.abc.A / R_in, 1e-9 * mod.abc.G) << mod.name;
+    const bool branch_before = mod.name.size() > 5 &&
+                               mod.name.compare(mod.name.size() - 5, 5, "_norm") == 0 &&
+                               mod.name != "final_norm";
+    if (!branch_before) {
+      EXPECT_NEAR(mod.R_in, r.modules[i - 1].abc.R, 1e-12 * mod.R_in) << mod.name;
+    }
+  }
+  // The norm modules are not quantized (their gains are full precision in both models): no local error,
+  // the whole error is propagated (B = C = 0 exactly, A = R). The quantized branches add local error.
+  for (const auto& mod : r.modules) {
+    const bool norm = mod.name.find("norm") != std::string::npos;
+    if (norm) {
+      EXPECT_EQ(mod.abc.B, 0.0) << mod.name;
+      EXPECT_EQ(mod.abc.C, 0.0) << mod.name;
+      EXPECT_NEAR(mod.abc.A, mod.abc.R, 1e-12 * mod.abc.R) << mod.name;
+    } else if (mod.name != "embed") {
+      EXPECT_GT(mod.abc.B, 0.0) << mod.name;
+    }
   }
   EXPECT_EQ(r.R_L, r.modules.back().abc.R);
   EXPECT_GT(r.R_L, 0.0);
@@ -212,7 +241,8 @@ TEST(AnalysisModel, IdentityAndDirectChecks) {
     EXPECT_EQ(l.quantized_arithmetic, l.param != "attn_o") << key;
   }
   EXPECT_NEAR(r.layers[0].R_in, r.modules[0].abc.R, 1e-12 * r.layers[0].R_in);
-  EXPECT_NEAR(r.layers[4].R_in, r.modules[1].abc.R, 1e-12 * r.layers[4].R_in);  // mlp_up sees the attn output
+  // mlp_up reads the residual stream after the attention half: the attn_norm module's output.
+  EXPECT_NEAR(r.layers[4].R_in, r.modules[2].abc.R, 1e-12 * r.layers[4].R_in);
 
   // One layer's ABC written out: block.01/mlp_up, f(x) = x W^T, fq(x) = noisy(x) Wq^T, all in fp64.
   {

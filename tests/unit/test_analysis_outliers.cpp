@@ -49,6 +49,37 @@ TEST(AnalysisOutliers, MmrOfConstructedRows) {
   EXPECT_DOUBLE_EQ(mmr_mean(x), mean.value());
 }
 
+// The ReLU^2 failure of the authors' max-to-median MMR (an mlp_down input: most features exactly 0): a
+// token whose median |x| is tiny but positive has a ratio of ~1e9 and carries the mean over 256 tokens,
+// while the max-to-mean variant is bounded by the feature count (max <= sum = C mean) and moves by at
+// most C / tokens.
+TEST(AnalysisOutliers, MaxToMeanStaysBoundedWhereMaxToMedianBlowsUp) {
+  constexpr std::int64_t T = 256, C = 64;
+  Rng rng(5, 2);
+  std::vector<double> v(static_cast<std::size_t>(T * C), 0.0);
+  for (std::int64_t t = 0; t < T; ++t)
+    for (std::int64_t j = 0; j < C; ++j)  // ReLU^2 of a Gaussian pre-activation: ~half the features 0
+      if (const double u = rng.normal(); u > 0 || j == 0)
+        v[static_cast<std::size_t>(t * C + j)] = u * u + 1e-3;
+  const Tensor typical = matrix(T, C, v, DType::F64);
+  // One more token: 33 of 64 features active, 32 of them at 1e-9 (the median is 1e-9), one at 2.
+  std::vector<double> odd(static_cast<std::size_t>(C), 0.0);
+  for (std::int64_t j = 0; j < 32; ++j) odd[static_cast<std::size_t>(j)] = 1e-9;
+  odd[32] = 2.0;
+  std::vector<double> all = v;
+  all.insert(all.end(), odd.begin(), odd.end());
+  const Tensor with_odd = matrix(T + 1, C, all, DType::F64);
+
+  const double med0 = mmr_median(typical), med1 = mmr_median(with_odd);
+  const double mean0 = mmr_mean(typical), mean1 = mmr_mean(with_odd);
+  EXPECT_GT(mmr_median(matrix(1, C, odd, DType::F64)), 1e9);  // that token alone
+  EXPECT_GT(med1, 1e3 * med0) << "one token should dominate the max-to-median mean";
+  EXPECT_LE(mmr_mean(matrix(1, C, odd, DType::F64)), static_cast<double>(C));  // bounded by C
+  EXPECT_LT(std::fabs(mean1 - mean0), static_cast<double>(C) / T);
+  // The bound holds for every row of sparse inputs.
+  for (std::int64_t t = 0; t < T; ++t) EXPECT_LE(mmr_mean(typical.slice(t, t + 1)), static_cast<double>(C));
+}
+
 TEST(AnalysisOutliers, MedianOfEvenCountIsMeanOfMiddleValues) {
   // |x| = 4 1 3 2 (unsorted, signs mixed): median 2.5, max 4.
   const Tensor x = matrix(1, 4, {-4, 1, 3, -2}, DType::F64);

@@ -19,8 +19,8 @@ namespace {
 namespace fs = std::filesystem;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// A synthetic result: n_blocks blocks with two linears each, the chain embed, block.NN.attn/mlp,
-// final_norm, head. Values are distinct so that a mix-up shows.
+// A synthetic result: n_blocks blocks with two linears each, the chain embed, block.NN.attn/attn_norm/
+// mlp/mlp_norm, final_norm, head. Values are distinct so that a mix-up shows.
 AnalysisResult synthetic(int n_blocks, double base) {
   AnalysisResult r;
   r.sequences = 2;
@@ -38,14 +38,14 @@ AnalysisResult synthetic(int n_blocks, double base) {
   };
   std::vector<std::string> names = {"embed"};
   for (int b = 0; b < n_blocks; ++b) {
-    names.push_back(cat("block.0", b, ".attn"));
-    names.push_back(cat("block.0", b, ".mlp"));
+    for (const char* m : {".attn", ".attn_norm", ".mlp", ".mlp_norm"}) names.push_back(cat("block.0", b, m));
   }
   names.push_back("final_norm");
   names.push_back("head");
   for (std::size_t i = 0; i < names.size(); ++i) {
     const bool head = i + 1 == names.size();
-    r.modules.push_back({names[i], head, terms(base + static_cast<double>(i), head, i == 0)});
+    r.modules.push_back({names[i], head, i == 0 ? kNaN : 0.25 + static_cast<double>(i),
+                         terms(base + static_cast<double>(i), head, i == 0)});
   }
   for (int b = 0; b < n_blocks; ++b)
     for (const char* p : {"attn_q", "mlp_down"}) {
@@ -69,6 +69,8 @@ AnalysisResult synthetic(int n_blocks, double base) {
   r.mmr_max = base + 101;
   r.kurtosis_mean = base + 102;
   r.kurtosis_max = base + 103;
+  r.mmr_tomean_mean = base + 104;
+  r.mmr_tomean_max = base + 105;
   return r;
 }
 
@@ -98,6 +100,8 @@ void expect_layout(const H5File& f, const std::string& scheme, const AnalysisRes
   EXPECT_EQ(f.get_attr_double(base, "mmr_max"), r.mmr_max);
   EXPECT_EQ(f.get_attr_double(base, "kurtosis_mean"), r.kurtosis_mean);
   EXPECT_EQ(f.get_attr_double(base, "kurtosis_max"), r.kurtosis_max);
+  EXPECT_EQ(f.get_attr_double(base, "mmr_tomean_mean"), r.mmr_tomean_mean);
+  EXPECT_EQ(f.get_attr_double(base, "mmr_tomean_max"), r.mmr_tomean_max);
   EXPECT_EQ(f.get_attr_int(base, "tokens"), r.tokens);
   EXPECT_EQ(f.list(base), (std::vector<std::string>{"abc", "layers"}));
 
@@ -113,10 +117,13 @@ void expect_layout(const H5File& f, const std::string& scheme, const AnalysisRes
     EXPECT_EQ(scalar(f, g + "/A"), m.abc.A);
     EXPECT_EQ(scalar(f, g + "/B"), m.abc.B);
     EXPECT_EQ(scalar(f, g + "/C"), m.abc.C);
-    if (i == 0)
+    if (i == 0) {
       EXPECT_TRUE(std::isnan(scalar(f, g + "/G")));
-    else
+      EXPECT_TRUE(std::isnan(scalar(f, g + "/R_in")));
+    } else {
       EXPECT_EQ(scalar(f, g + "/G"), m.abc.G);
+      EXPECT_EQ(scalar(f, g + "/R_in"), m.R_in);
+    }
     EXPECT_EQ(f.exists(g + "/G1"), m.linear);
     EXPECT_EQ(f.exists(g + "/G2"), m.linear);
     if (m.linear) {
@@ -166,7 +173,7 @@ TEST_F(AnalysisWriter, LayoutReadsBackAndRewriteReplaces) {
   H5File f = H5File::open_read(file(), MPI_COMM_WORLD);
   expect_layout(f, "rtn-w4a4", second);
   EXPECT_EQ(f.list("analysis/rtn-w4a4/layers"), (std::vector<std::string>{"block.00"}));
-  EXPECT_FALSE(f.exists("analysis/rtn-w4a4/abc/005_block.01.mlp"));
+  EXPECT_FALSE(f.exists("analysis/rtn-w4a4/abc/009_block.01.mlp_norm"));
   EXPECT_EQ(f.list("analysis/rtn-w4a4/abc").size(), second.modules.size());
   expect_layout(f, "gptq-w4", other);  // the other scheme is untouched
   EXPECT_EQ(f.get_attr_string("", "quopt_version"), "test");

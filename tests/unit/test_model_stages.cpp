@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <vector>
 
+#include "core/error.hpp"
 #include "core/rng.hpp"
 #include "model/olmo2.hpp"
 
@@ -73,7 +76,8 @@ TEST(ModelStages, TwoStagesMatchWholeModel) {
 namespace quopt {
 namespace {
 
-// Composing the ABC module chain reproduces the forward's logits exactly.
+// Composing the ABC module chain reproduces the forward's logits exactly, and every module's value is
+// the tensor the forward computes at that point: Attn(x), x + RMSNorm(Attn(x)), MLP(h), the block output.
 TEST(ModelModules, ChainComposesToForward) {
   ModelConfig cfg;
   cfg.d_model = 16;
@@ -84,20 +88,54 @@ TEST(ModelModules, ChainComposesToForward) {
   cfg.seq_len = 5;
   Olmo2 model(cfg);
   model.init(4);
-  const std::int64_t B = 2, T = 5;
+  const std::int64_t B = 2, T = 5, N = B * T;
   Tensor tokens = Tensor::empty({B, T}, DType::I32), targets = Tensor::zeros({B, T}, DType::I32);
   for (std::int64_t i = 0; i < B * T; ++i)
     tokens.data<std::int32_t>()[i] = static_cast<std::int32_t>((7 * i) % 19);
   Activations act;
   model.forward(tokens, targets, act);
-  ASSERT_EQ(model.module_count(), 7);
-  EXPECT_EQ(model.module_name(0), "embed");
-  EXPECT_EQ(model.module_name(3), "block.01.attn");
-  EXPECT_EQ(model.module_name(6), "head");
+  ASSERT_EQ(model.module_count(), 4 * 2 + 3);
+  const std::vector<std::string> names = {
+      "embed",         "block.00.attn",      "block.00.attn_norm", "block.00.mlp",      "block.00.mlp_norm",
+      "block.01.attn", "block.01.attn_norm", "block.01.mlp",       "block.01.mlp_norm", "final_norm",
+      "head"};
+  for (std::int64_t m = 0; m < model.module_count(); ++m) EXPECT_EQ(model.module_name(m), names[m]);
+  auto expect_same = [](const Tensor& a, const Tensor& b, const std::string& what) {
+    ASSERT_EQ(a.numel(), b.numel()) << what;
+    for (std::int64_t i = 0; i < a.numel(); ++i)
+      ASSERT_EQ(a.data<float>()[i], b.data<float>()[i]) << what << "[" << i << "]";
+  };
   Tensor h = tokens;
-  for (std::int64_t m = 0; m < model.module_count(); ++m) h = model.module_forward(m, h, B, T);
-  ASSERT_EQ(h.numel(), act.logits.numel());
-  for (std::int64_t i = 0; i < h.numel(); ++i) EXPECT_EQ(h.data<float>()[i], act.logits.data<float>()[i]);
+  for (std::int64_t m = 0; m < model.module_count(); ++m) {
+    h = model.module_forward(m, h, B, T);
+    const Tensor v = model.module_value(m, h);
+    if (m == 0 || m >= model.module_count() - 2) {
+      EXPECT_EQ(v.raw(), h.raw()) << names[m];  // the whole output
+      continue;
+    }
+    const BlockActivations& c = act.blocks[static_cast<std::size_t>((m - 1) / 4)];
+    switch ((m - 1) % 4) {
+      case 0:  // attn: [x ; Attn(x)]
+        ASSERT_EQ(h.shape(), (Shape{2, N, 16})) << names[m];
+        expect_same(h.slice(0, 1), c.x, names[m] + " residual");
+        expect_same(v, c.o, names[m]);
+        break;
+      case 1:
+        expect_same(v, c.h, names[m]);
+        break;
+      case 2:  // mlp: [h ; MLP(h)]
+        expect_same(h.slice(0, 1), c.h, names[m] + " residual");
+        expect_same(v, c.d, names[m]);
+        break;
+      default: {
+        const bool last = (m - 1) / 4 == 1;
+        expect_same(v, last ? act.y : act.blocks[1].x, names[m]);
+      }
+    }
+  }
+  expect_same(h, act.logits, "logits");
+  EXPECT_THROW(model.module_forward(2, model.module_forward(0, tokens, B, T), B, T),
+               Error);  // needs [2, N, C]
 }
 
 }  // namespace

@@ -1,8 +1,11 @@
-// Quantization scheme names: the accepted forms, their fields, canonical names and the errors.
+// Quantization scheme names: the accepted forms, their fields, canonical names and the errors; a
+// scheme checked against a model's layer widths.
 #include <gtest/gtest.h>
 
 #include "kernel_test_util.hpp"
+#include "quant/ptq.hpp"
 #include "quant/scheme.hpp"
+#include "support/error_of.hpp"
 
 namespace quopt {
 namespace {
@@ -55,6 +58,31 @@ TEST(QuantScheme, ErrorsNameTheBadPartAndListTheForms) {
   expect_error([] { parse_quant_scheme("rtn-w4g"); }, {"expected a number", "group size"});
   expect_error([] { parse_quant_scheme("rtn-w4g99999999999"); }, {"too large"});
   expect_error([] { parse_quant_scheme(""); }, {"missing '-'"});
+}
+
+// A group size must divide the input width of every selected block linear: d_model for attn_q/k/v and
+// mlp_up/gate, the attention width for attn_o, the MLP width for mlp_down.
+TEST(QuantScheme, SchemeMustFitTheSelectedLayers) {
+  ModelConfig m;
+  m.d_model = 32;
+  m.n_layers = 2;
+  m.n_heads = 2;
+  m.mlp_ratio = 4.0;  // MLP width 128
+  const std::vector<std::string> all = {"attn_q", "attn_k",   "attn_v",  "attn_o",
+                                        "mlp_up", "mlp_gate", "mlp_down"};
+  for (const char* ok : {"rtn-w4", "rtn-w4a4", "rtn-w4g32", "gptq-w4g16a8", "rtn-w4g1"})
+    EXPECT_NO_THROW(check_scheme_fits(parse_quant_scheme(ok), m, all)) << ok;
+  const std::string e =
+      quopt::testing::error_of([&] { check_scheme_fits(parse_quant_scheme("rtn-w4g64"), m, all); });
+  EXPECT_NE(e.find("'rtn-w4g64': group size 64 does not divide the 32 input columns of block.00/attn_q"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("divisors of 32, e.g. 1, 2, 4, 8, 16, 32"), std::string::npos) << e;
+  // Only mlp_down selected: its 128 columns take groups of 64.
+  EXPECT_NO_THROW(check_scheme_fits(parse_quant_scheme("rtn-w4g64"), m, {"mlp_down"}));
+  const std::string d =
+      quopt::testing::error_of([&] { check_scheme_fits(parse_quant_scheme("rtn-w4g48"), m, {"mlp_down"}); });
+  EXPECT_NE(d.find("128 input columns of block.00/mlp_down"), std::string::npos) << d;
 }
 
 }  // namespace

@@ -90,6 +90,7 @@ TEST(RunConfigSchema, HasEveryKeyOfTheStructs) {
                                           "train.val_every",
                                           "train.val_points",
                                           "train.val_batches",
+                                          "train.max_nonfinite_skips",
                                           "schedule.name",
                                           "schedule.warmup_fraction",
                                           "schedule.decay_fraction",
@@ -102,6 +103,7 @@ TEST(RunConfigSchema, HasEveryKeyOfTheStructs) {
                                           "optimizer.adamw.beta2",
                                           "optimizer.adamw.eps",
                                           "quant.qat",
+                                          "quant.qat_head",
                                           "quant.weight_bits",
                                           "quant.act_bits",
                                           "quant.trust_factor",
@@ -110,6 +112,9 @@ TEST(RunConfigSchema, HasEveryKeyOfTheStructs) {
                                           "quant.schemes",
                                           "quant.calibration_batches",
                                           "quant.record_rows",
+                                          "track.every",
+                                          "track.scheme",
+                                          "track.sequences",
                                           "eval.tasks",
                                           "eval.builtin_examples",
                                           "eval.val_batches",
@@ -118,6 +123,7 @@ TEST(RunConfigSchema, HasEveryKeyOfTheStructs) {
                                           "snapshot.enabled",
                                           "snapshot.after_fraction",
                                           "parallel.pipeline_stages",
+                                          "parallel.collective_timeout",
                                           "output.dir"};
   const Strings keys = quopt_schema().keys();
   // Every struct field has its key (optimizer-specific sections optimizer.<name>.* come on top).
@@ -145,6 +151,8 @@ TEST(RunConfigSchema, DefaultsFollowThePaperAndOlmo2) {
   EXPECT_EQ(rc.schedule.decay_fraction, 0.2);
   EXPECT_EQ(rc.schedule.min_lr_ratio, 0.0);
   EXPECT_EQ(rc.train.tokens_per_param, 20.0);
+  // QAT, when on, quantizes the blocks' linears and not the head, as the paper (gvlassis/ant can do both).
+  EXPECT_FALSE(rc.quant.qat_head);
   // OLMo2 (arXiv 2501.00656): QK-norm, RMSNorm eps 1e-6, RoPE 500000, init 0.02 truncated at 3 sigma,
   // z-loss off by default here, grad clip 1, weight decay 0.1, AdamW (0.9, 0.95, 1e-8).
   EXPECT_TRUE(rc.model.qk_norm);
@@ -247,6 +255,23 @@ TEST(RunConfig, CrossKeyConstraintErrors) {
   EXPECT_HAS(m, "model.n_layers = 2");
 
   EXPECT_HAS(constraint_error({"output.dir="}), "output.dir");
+
+  m = constraint_error({"quant.qat_head=true"});  // QAT of the head without QAT
+  EXPECT_HAS(m, "quant.qat_head = true (set in --set)");
+  EXPECT_HAS(m, "quant.qat = \"none\" (default)");
+
+  // An MLP must have a width: d_model * mlp_ratio rounds to a multiple of 8, 0 for a tiny ratio.
+  m = constraint_error({"model.d_model=32", "model.mlp_ratio=0.001"});
+  EXPECT_HAS(m, "model.mlp_ratio = 0.001");
+  EXPECT_HAS(m, "width 0");
+  EXPECT_EQ(quopt::make_run_config([] {
+              Config narrow = defaults();
+              narrow.apply_override("model.d_model=32");
+              narrow.apply_override("model.mlp_ratio=0.02");  // 0.64 rounds to 1, then up to 8
+              return narrow;
+            }())
+                .model.mlp_hidden(),
+            8);
 
   // Values from a file are reported with that file.
   const fs::path f =
