@@ -2,7 +2,8 @@
 // skipping the complete ones. The ptq stage first decides, from the validation curves of every run of
 // the run's size (io/study_select.hpp), whether the run is the best of its (size, optimizer) and at
 // which step it is quantized; the decision is recorded in its run.h5 under /study, and a run that is
-// not selected does nothing more (its analyze stage neither).
+// not selected does nothing more (its analyze stage neither). A QAT run is already quantized: its ptq
+// stage evaluates it as trained at its final weights (/eval) and its analyze stage writes /analysis/qat.
 #include <mpi.h>
 
 #include <algorithm>
@@ -116,6 +117,12 @@ RunDecision decide_everywhere(const StudyPlan& plan, const StudyRun& run) {
   return d;
 }
 
+// Where a selected run's weights are taken: the study's protocol; a QAT run at its final weights (it is
+// not post-training quantized, so there is no common loss to enter PTQ at).
+std::string run_protocol(const StudyPlan& plan, const StudyRun& run) {
+  return ptq_protocol_name(run.qat ? PtqProtocol::Final : plan.protocol);
+}
+
 // Collective: the decision as attributes of /study in the run file (replacing an earlier one), under
 // the run directory's lock and through a copy renamed over run.h5 (io/run_file_update.hpp).
 void record_decision(const StudyPlan& plan, const StudyRun& run, const RunDecision& d) {
@@ -134,7 +141,7 @@ void record_decision(const StudyPlan& plan, const StudyRun& run, const RunDecisi
   f.set_attr("study", "best_lr", d.best_lr);
   f.set_attr("study", "best_mean_val_loss", d.best_mean_loss);
   f.set_attr("study", "selected", static_cast<std::int64_t>(d.selected ? 1 : 0));
-  f.set_attr("study", "protocol", std::string(ptq_protocol_name(plan.protocol)));
+  f.set_attr("study", "protocol", run_protocol(plan, run));
   f.set_attr("study", "ptq_step", d.ptq_step);
   f.set_attr("study", "ptq_val_loss", d.ptq_val_loss);
   if (std::isfinite(d.threshold)) f.set_attr("study", "threshold", d.threshold);
@@ -154,13 +161,16 @@ bool stage_done_for(const StudyPlan& plan, const StudyRun& run, const std::strin
   try {
     H5File f = H5File::open_read(run_file(run), MPI_COMM_SELF);
     if (!f.exists("study") || f.get_attr_int("study", "selected") != (d.selected ? 1 : 0) ||
-        f.get_attr_string("study", "protocol") != ptq_protocol_name(plan.protocol) ||
+        f.get_attr_string("study", "protocol") != run_protocol(plan, run) ||
         f.get_attr_int("study", "ptq_step") != d.ptq_step)
       return false;
     if (!d.selected) return true;
+    if (run.qat)  // evaluated as trained (/eval at its final step), analysed as trained (/analysis/qat)
+      return stage == "ptq" ? has_group_at(f, "eval", d.ptq_step, run_protocol(plan, run))
+                            : f.exists("analysis/qat");
     for (const auto& s : plan.ptq_schemes) {
       const std::string g = (stage == "ptq" ? "quant/" : "analysis/") + s;
-      if (!has_group_at(f, g, d.ptq_step, ptq_protocol_name(plan.protocol))) return false;
+      if (!has_group_at(f, g, d.ptq_step, run_protocol(plan, run))) return false;
     }
     return true;
   } catch (const Error&) {
@@ -215,16 +225,23 @@ int run_stage(const StudyPlan& plan, const StudyRun& run, const std::string& sta
   write_run_config(plan, run);
   if (stage == "analyze") {
     log_info(tag);
-    return cmd_analyze(a, run.dir, plan.ptq_schemes);
+    // A QAT run is analysed as trained (/analysis/qat); PTQ schemes do not apply to it.
+    return cmd_analyze(a, run.dir, run.qat ? std::vector<std::string>{} : plan.ptq_schemes);
   }
   WeightsChoice at;
   at.step = d.ptq_step;
-  at.protocol = ptq_protocol_name(plan.protocol);
+  at.protocol = run_protocol(plan, run);
   at.threshold = d.threshold;
-  log_info(tag, ": selected (", lrs, "); quantized at step ", d.ptq_step, " (", at.protocol,
-           std::isfinite(d.threshold) ? ", threshold " + std::to_string(d.threshold) : std::string(),
-           ", validation loss there ", d.ptq_val_loss, ")");
-  const int rc = cmd_ptq(a, run.dir, plan.ptq_schemes, at);
+  int rc = 0;
+  if (run.qat) {  // already quantized by its training: evaluated as trained, at its final weights
+    log_info(tag, ": selected (", lrs, "); a QAT run, evaluated as trained at its final step ", d.ptq_step);
+    rc = cmd_eval(a, run.dir, "", "", at);
+  } else {
+    log_info(tag, ": selected (", lrs, "); quantized at step ", d.ptq_step, " (", at.protocol,
+             std::isfinite(d.threshold) ? ", threshold " + std::to_string(d.threshold) : std::string(),
+             ", validation loss there ", d.ptq_val_loss, ")");
+    rc = cmd_ptq(a, run.dir, plan.ptq_schemes, at);
+  }
   if (rc == 0) record_decision(plan, run, d);  // last: the record marks the stage complete
   return rc;
 }

@@ -230,8 +230,9 @@ std::string study_run_config_text(const StudyPlan& plan, const StudyRun& run) {
   return t;
 }
 
-std::vector<std::string> study_stages(const StudyRun& run) {
-  if (run.qat) return {"train"};
+std::vector<std::string> study_stages(const StudyRun&) {
+  // A QAT run has the same three: its ptq stage evaluates it as trained, its analyze stage analyses its
+  // QAT quantization (app/cmd_study.cpp).
   return {"train", "ptq", "analyze"};
 }
 

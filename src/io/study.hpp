@@ -38,8 +38,9 @@ const Schema& study_schema();
 StudyPlan make_study_plan(const std::string& path);
 // The text of a run's config.toml (include + overrides as TOML tables).
 std::string study_run_config_text(const StudyPlan& plan, const StudyRun& run);
-// The stages a run goes through: FP runs train, ptq, analyze; QAT runs train only. The ptq and
-// analyze stages of a full-precision run that the selection does not pick record that and do nothing.
+// The stages a run goes through: train, ptq, analyze. A QAT run's ptq stage evaluates it as trained (no
+// PTQ on top) and its analyze stage analyses its QAT quantization. The ptq and analyze stages of a run
+// that the selection does not pick record that and do nothing.
 std::vector<std::string> study_stages(const StudyRun& run);
 
 }  // namespace quopt

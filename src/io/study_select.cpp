@@ -91,9 +91,9 @@ std::vector<RunDecision> select_runs(const std::vector<RunCurve>& runs, PtqProto
   for (std::size_t i = 0; i < runs.size(); ++i) {
     RunDecision& d = out[i];
     const RunCurve& r = runs[i];
-    if (!d.selected || r.qat) continue;
+    if (!d.selected) continue;
     std::int64_t at = static_cast<std::int64_t>(r.val_loss.size()) - 1;
-    if (protocol == PtqProtocol::CommonLoss && std::isfinite(threshold[r.size])) {
+    if (protocol == PtqProtocol::CommonLoss && !r.qat && std::isfinite(threshold[r.size])) {
       d.threshold = threshold[r.size];
       const std::size_t from = first_trained(r);
       const std::int64_t c = first_crossing(

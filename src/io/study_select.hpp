@@ -10,6 +10,7 @@
 //                     loss; each run is quantized at its first validation point whose loss is <= the
 //                     threshold (a snapshot, io/snapshot.hpp, or the final weights). The validation at
 //                     step 0 (the untrained model) takes part in neither.
+//      A selected QAT run is already quantized by its training: it is evaluated at its final weights.
 // Pure functions of the runs' validation curves, so a test can feed them curves directly.
 #include <cstdint>
 #include <limits>
@@ -39,8 +40,9 @@ struct RunDecision {
   std::int64_t lr_seeds = 0;  // how many seeds that mean is over
   double best_lr = 0.0;       // the selected lr of this run's (size, optimizer, qat) group
   double best_mean_loss = 0.0;
-  // Selected full-precision runs: the step to quantize at (the final step under `final`), the threshold
-  // (common-loss; NaN under final) and the run's validation loss there.
+  // Selected runs: the step to quantize (full precision) or evaluate (QAT) at, the final step under
+  // `final` and for every QAT run; the threshold (common-loss, full precision; NaN otherwise) and the
+  // run's validation loss there.
   std::int64_t ptq_step = -1;
   double threshold = std::numeric_limits<double>::quiet_NaN();
   double ptq_val_loss = std::numeric_limits<double>::quiet_NaN();

@@ -5,7 +5,8 @@
 #                first validation point at or below the common loss (max over the selected runs of their
 #                minimum); snapshots exist exactly at the validation records; ptq, eval and analyze
 #                record the step; the other runs' ptq stage is a recorded no-op;
-#   final        the same trained runs (training is skipped) quantized at their final weights.
+#   final        the same trained runs (training is skipped) quantized at their final weights;
+# and a study with QAT: its QAT run is evaluated and analysed as trained (no PTQ on top).
 # The expected decisions are recomputed here from the run files' curves, independently of quopt.
 # Usage: study_protocols.sh QUOPT_BINARY SOURCE_DIR
 set -euo pipefail
@@ -161,6 +162,53 @@ PY
 "$QUOPT" study run final.toml > final.log 2>&1 || { cat final.log; fail "study run (final) failed"; }
 [ "$(grep -c 'train: already complete' final.log)" -eq 6 ] || fail "the final protocol retrained runs"
 check_protocol final
+
+# QAT in a study: the QAT run is selected among the QAT runs, evaluated as trained at its final weights
+# (/eval, arithmetic quest-w4a4: the same loss as the trainer's own validation of the quantized model on
+# the same windows), analysed as trained (/analysis/qat), never post-training quantized; a rerun skips.
+cat > qat.toml <<TOML
+[study]
+name = "e2e-qat"
+base = "base.toml"
+out_dir = "runs_qat"
+sizes = ["model.toml"]
+optimizers = ["adamw"]
+optimizer_dir = "$SRC/inputs/optimizers"
+tokens_per_param = 0
+ptq_schemes = ["rtn-w4a4"]
+qat = true
+overrides = ["train.steps=24", "quant.hadamard_block=16"]
+[study.lr]
+adamw = ["1e-2"]
+TOML
+"$QUOPT" study run qat.toml > qat.log 2>&1 || { cat qat.log; fail "study run (qat) failed"; }
+grep -q "a QAT run, evaluated as trained" qat.log || { cat qat.log; fail "the QAT run was not evaluated"; }
+python3 - <<'PY'
+import glob, math
+import h5py
+files = sorted(glob.glob("runs_qat/*/run.h5"))
+assert len(files) == 2, files
+for f in files:
+    with h5py.File(f, "r") as h:
+        qat = f.endswith("_qat/run.h5")
+        assert int(h["study"].attrs["selected"]) == 1, f
+        final = int(h["metrics/train_step"][-1])
+        assert int(h["study"].attrs["ptq_step"]) == final, (f, int(h["study"].attrs["ptq_step"]))
+        if not qat:
+            assert h["eval"].attrs["arithmetic"] == "exact" and "analysis/rtn-w4a4" in h, f
+            continue
+        assert h["study"].attrs["protocol"] == "final", f
+        assert "quant" not in h, f"{f}: a QAT run was post-training quantized"
+        e = h["eval"].attrs
+        assert e["arithmetic"] == "quest-w4a4" and int(e["step"]) == final and e["protocol"] == "final", dict(e)
+        trainer = float(h["metrics/val_loss"][-1])  # the trainer validates the model as it computes
+        assert math.isclose(float(e["val_loss"]), trainer, rel_tol=1e-5), (float(e["val_loss"]), trainer)
+        a = h["analysis/qat"].attrs
+        assert a["arithmetic"] == "quest-w4a4" and math.isfinite(float(a["R_L"])) and float(a["R_L"]) > 0, dict(a)
+print("e2e study (qat): the QAT run evaluated and analysed as trained")
+PY
+"$QUOPT" study run qat.toml > qat-again.log 2>&1
+[ "$(grep -c 'already complete, skipped' qat-again.log)" -eq 6 ] || { cat qat-again.log; fail "a rerun of the QAT study should skip all 6 stages"; }
 
 # --step names a step without weights: a clear error, nothing written.
 run=$(ls -d runs/*_lr0.001_s1)

@@ -97,7 +97,9 @@ TEST(StudySelect, CommonThresholdIsTheMaxOverOptimizersOfTheirMinimumAndTheStepT
   EXPECT_EQ(of(d, 3).ptq_step, 30);            // 2.8 is the first <= 2.85
   EXPECT_EQ(of(d, 4).ptq_step, 30);            // 2.85 reached first at step 30
   EXPECT_TRUE(of(d, 5).selected);
-  EXPECT_EQ(of(d, 5).ptq_step, -1);  // QAT runs are not post-training quantized
+  EXPECT_EQ(of(d, 5).ptq_step, 40);  // QAT runs are evaluated at their final weights, whatever the protocol
+  EXPECT_DOUBLE_EQ(of(d, 5).ptq_val_loss, 2.0);
+  EXPECT_TRUE(std::isnan(of(d, 5).threshold));
 }
 
 TEST(StudySelect, TheUntrainedModelAtStepZeroIsNeverTheCommonLossPoint) {
