@@ -186,11 +186,11 @@ def _summary_section(rep: Report, schemes: list[str]) -> None:
             if not metrics or not summary.scheme_rows(rep.rows, scheme):
                 continue
             text += [f"**Which metric predicts the damage?** `{scheme}`: Pearson r [95% Fisher-z CI] over the selected "
-                     "models with the loss increase and with the post-PTQ accuracy acc_avg (what the paper correlates: "
+                     "models with the loss increase, the accuracy drop and the post-PTQ accuracy acc_avg (what the paper correlates: "
                      "R_L -0.89, MMR 0.62, kurtosis 0.70); pooled over sizes as the paper, and within sizes (each "
                      "size's mean removed, so only the optimizers differ: model size moves both the damage and the "
                      "accuracy).", "", summary.correlation_table(rep.rows, scheme, metrics), ""]
-            for target in ("loss_increase", "acc_avg"):
+            for target in summary.TABLE_TARGETS:
                 for within in (False, True):
                     text.append("- " + summary.rl_verdict(rep.rows, scheme, target, rep.resamples, rep.seed, within))
             text.append("")

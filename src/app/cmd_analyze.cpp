@@ -26,13 +26,12 @@ namespace quopt::app {
 
 namespace {
 
-// The step whose weights /quant/<scheme> was made from (files written before steps were recorded: the
-// final weights).
+// The step whose weights /quant/<scheme> was made from (files written before steps were recorded, or
+// no /quant/<scheme>, which recorded_quantized_model reports: the final weights).
 std::int64_t quantized_step(const std::string& run_file, const QuantScheme& s) {
   H5File f = H5File::open_read(run_file, MPI_COMM_WORLD);
-  QUOPT_CHECK(f.exists("quant/" + s.name), run_file, " has no /quant/", s.name,
-              ": run `quopt ptq ... --run DIR --scheme ", s.name, "` first");
-  return f.has_attr("quant/" + s.name, "step") ? f.get_attr_int("quant/" + s.name, "step") : -1;
+  const std::string g = "quant/" + s.name;
+  return f.exists(g) && f.has_attr(g, "step") ? f.get_attr_int(g, "step") : -1;
 }
 
 // The quantized model `quopt ptq` evaluated: weights from the recorded errors, activation quantizer.
@@ -41,6 +40,8 @@ std::unique_ptr<Olmo2> recorded_quantized_model(const RunConfig& cfg, const std:
   auto q = load_trained_model(cfg, run_file, weights_file);
   H5File f = H5File::open_read(run_file, MPI_COMM_WORLD);
   const std::string root = "quant/" + s.name + "/weights/";
+  QUOPT_CHECK(f.exists("quant/" + s.name), run_file, " has no /quant/", s.name,
+              ": run `quopt ptq ... --run DIR --scheme ", s.name, "` first");
   for (auto& p : q->params().all()) {
     const std::string err = root + p.name + "_error";
     if (!f.exists(err)) continue;  // not quantized (embedding, head, gains, layers not selected)

@@ -125,7 +125,15 @@ WeightsSource locate_weights(const std::string& run_dir, std::int64_t step, MPI_
     read_metrics(f, m);
     config = f.get_attr_string("/", "config");
   }
-  QUOPT_CHECK(!m.step.empty(), run_file, " records no training step (/metrics/train_step is empty)");
+  if (m.step.empty()) {  // not trained by quopt (quopt import): its weights, at no known step
+    QUOPT_CHECK(step < 0, "--step ", step, ": ", run_file,
+                " records no training step (/metrics/train_step is empty: an imported model?); it has only its "
+                "final weights, so leave out --step");
+    w.file = run_file;
+    w.step = w.final_step = -1;
+    w.train_val_loss = std::numeric_limits<double>::quiet_NaN();
+    return w;
+  }
   w.final_step = m.step.back();
   w.step = step < 0 ? w.final_step : step;
   w.is_final = w.step == w.final_step;

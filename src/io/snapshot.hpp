@@ -48,7 +48,7 @@ std::vector<std::int64_t> list_snapshots(const std::string& run_dir);
 // this run (its config attribute equals run.h5's) and says what to do otherwise.
 struct WeightsSource {
   std::string file;       // run.h5 or snapshots/step-NNNNNNNN.h5
-  std::int64_t step = 0;  // the step those weights are from
+  std::int64_t step = 0;  // the step those weights are from (-1: a run without training steps, imported)
   std::int64_t final_step = 0;
   bool is_final = true;
   std::int64_t tokens = 0;      // training tokens seen by then

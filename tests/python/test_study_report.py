@@ -154,6 +154,7 @@ def test_report_on_the_study(study, tmp_path):
     r = scipy_stats.pearsonr(x, y)[0]
     line = next(line for line in md.splitlines() if line.startswith("| R_L |"))
     assert line.split("|")[2].strip().startswith(f"{r:.2f} ["), (line, r)
-    for target in ("loss_increase", "acc_avg"):
+    for target in ("loss_increase", "acc_drop", "acc_avg"):
         assert f"**rtn-w4a4, {target}:** R_L" in md
+        assert f"r with {target}" in md
     assert "**rtn-w4a4, loss_increase:**" in md and "loses least" in md
