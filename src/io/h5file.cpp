@@ -597,32 +597,44 @@ void H5File::create_group(const std::string& path) {
 }
 
 void H5File::create_dataset(const std::string& path, const Shape& shape, DType dtype) {
-  std::vector<std::string> comps;
+  create_datasets({{path, shape, dtype}});
+}
+
+void H5File::create_datasets(const std::vector<DatasetSpec>& specs) {
+  std::vector<std::string> names;  // each spec's normalised path
   const std::string err = capture([&] {
     require_writable("create_dataset");
-    comps = split_path(path, path_);
-    if (comps.empty()) fail("cannot create a dataset at the root of '", path_, "'; give it a name");
-    check_storable(dtype, cat("cannot create dataset '", join_path(comps), "' in '", path_, "'"));
-    for (auto d : shape) {
-      if (d < 0)
-        fail("cannot create dataset '", join_path(comps), "' in '", path_, "': shape ", shape_str(shape),
-             " has a negative dimension");
-    }
-    if (probe(file_, path_, comps) != 0) {
-      fail("cannot create dataset '", join_path(comps), "' in '", path_,
-           "': the name exists already (datasets are written once; use a new name or a new file)");
+    for (const auto& s : specs) {
+      const auto comps = split_path(s.path, path_);
+      if (comps.empty()) fail("cannot create a dataset at the root of '", path_, "'; give it a name");
+      names.push_back(join_path(comps));
+      check_storable(s.dtype, cat("cannot create dataset '", names.back(), "' in '", path_, "'"));
+      for (auto d : s.shape) {
+        if (d < 0)
+          fail("cannot create dataset '", names.back(), "' in '", path_, "': shape ", shape_str(s.shape),
+               " has a negative dimension");
+      }
+      if (probe(file_, path_, comps) != 0) {
+        fail("cannot create dataset '", names.back(), "' in '", path_,
+             "': the name exists already (datasets are written once; use a new name or a new file)");
+      }
     }
   });
-  agree("create_dataset", cat("create_dataset ", path, " ", shape_str(shape), " ", dtype_name(dtype)), err);
-  Handle space = make_space(shape);
+  std::string args = "create_dataset";
+  for (const auto& s : specs) args += cat(" ", s.path, " ", shape_str(s.shape), " ", dtype_name(s.dtype));
+  agree("create_dataset", args, err);
   Handle lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
   H5Pset_create_intermediate_group(lcpl.get(), 1);
-  Handle ds(H5Dcreate2(file_, join_path(comps).c_str(), file_type(dtype), space.get(), lcpl.get(),
-                       H5P_DEFAULT, H5P_DEFAULT),
-            H5Dclose);
-  if (!ds.valid()) {
-    fail("cannot create dataset '", join_path(comps), "' ", dtype_name(dtype), shape_str(shape), " in '",
-         path_, "': ", hdf5_cause(), free_space_note(path_));
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const DatasetSpec& s = specs[i];
+    Handle space = make_space(s.shape);
+    Handle ds(H5Dcreate2(file_, names[i].c_str(), file_type(s.dtype), space.get(), lcpl.get(), H5P_DEFAULT,
+                         H5P_DEFAULT),
+              H5Dclose);
+    if (!ds.valid()) {
+      fail("cannot create dataset '", names[i], "' ", dtype_name(s.dtype), shape_str(s.shape), " in '", path_,
+           "': ", hdf5_cause(), free_space_note(path_));
+    }
   }
 }
 

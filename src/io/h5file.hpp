@@ -12,7 +12,7 @@
 //
 // COLLECTIVE RULE (parallel HDF5): every operation that changes the file's structure or metadata must
 // be called by EVERY rank of the communicator, in the same order, with the SAME arguments:
-//   create, open_read, open_rw, close (and the destructor), flush, create_group, create_dataset, remove,
+//   create, open_read, open_rw, close (and the destructor), flush, create_group, create_dataset(s), remove,
 //   set_attr, write_collective, write_tensor.
 // These calls check that the arguments agree on all ranks (one small MPI_Allreduce) and throw the
 // same quopt::Error on every rank when they do not, or when any rank's input is invalid, so a
@@ -87,6 +87,14 @@ class H5File {
   // Creates a dataset (and intermediate groups). dtype F32, F64 or I32; Shape {} is a scalar dataset,
   // dimensions of size 0 are allowed. Throws if the path already exists.
   void create_dataset(const std::string& path, const Shape& shape, DType dtype);
+  // Creates several datasets with one agreement among the ranks instead of one per dataset (a
+  // checkpoint has hundreds); the same checks and errors as create_dataset for each.
+  struct DatasetSpec {
+    std::string path;
+    Shape shape;
+    DType dtype;
+  };
+  void create_datasets(const std::vector<DatasetSpec>& specs);
   // Removes the link at path: a dataset, or a group with everything below it (so that a group can be
   // rewritten from scratch). HDF5 does not give the freed space back to the file system (h5repack
   // does). Throws if path does not exist or is the root group.

@@ -124,7 +124,9 @@ std::string write_owned(H5File& f, MPI_Comm comm, const std::vector<NamedTensor>
                     " vs ", shape_str(d.shape));
       }
     }
-  for (const auto& [name, d] : writers) f.create_dataset(name, d.shape, d.dtype);
+  std::vector<H5File::DatasetSpec> specs;
+  for (const auto& [name, d] : writers) specs.push_back({name, d.shape, d.dtype});
+  f.create_datasets(specs);
   std::ostringstream sums;
   std::string write_error;  // independent writes fail on one rank only: every rank learns of it below
   std::vector<std::int64_t> nonfinite(mine.size(), 0);
