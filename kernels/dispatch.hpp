@@ -102,17 +102,6 @@ inline Backend route([[maybe_unused]] const char* op, const Tensor& t) {
 #endif
 }
 
-// For ops the CUDA backend does not implement yet.
-[[noreturn]] inline void cuda_not_implemented(const char* op, const Tensor& t) {
-  fail(op, ": not implemented in the CUDA backend yet (tensor ", t.describe(),
-       "); move the tensors to the host with Tensor::to(Device::Host) or add kernels/cuda support");
-}
-
-// For ops that only the host backend implements so far: fails for device tensors.
-inline void require_host(const char* op, const Tensor& t) {
-  if (route(op, t) != Backend::Host) cuda_not_implemented(op, t);
-}
-
 // Calls f(T{}) with T = float or double according to dt (checked to be f32/f64 before).
 template <class F>
 void with_float(DType dt, F&& f) {

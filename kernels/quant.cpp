@@ -1,9 +1,12 @@
-// rtn_quantize / hadamard_transform / quest_quantize / apply_mask: checks and routing (host only for now).
+// rtn_quantize / hadamard_transform / quest_quantize / apply_mask: checks and routing to host or CUDA.
 #include <cmath>
 
 #include "kernels/dispatch.hpp"
 #include "kernels/host/quant.hpp"
 #include "kernels/quant_ops.hpp"
+#ifdef QUOPT_HAVE_CUDA
+#include "kernels/cuda/quant.hpp"
+#endif
 
 namespace quopt::kernels {
 
@@ -58,11 +61,18 @@ void rtn_quantize(const Tensor& x, int bits, std::int64_t group_size, Tensor& xq
   detail::check_no_overlap(op, "scales", scales, "x", x);
   detail::check_no_overlap(op, "scales", scales, "xq", xq);
   if (r.n == 0 || r.c == 0) return;
-  detail::require_host(op, x);
-  detail::with_float(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    host::rtn_quantize(x.data<T>(), r.n, r.c, g, bits, xq.data<T>(), scales.data<T>());
-  });
+  detail::run(
+      op, x,
+      [&](auto tag) {
+        using T = decltype(tag);
+        host::rtn_quantize(x.data<T>(), r.n, r.c, g, bits, xq.data<T>(), scales.data<T>());
+      },
+      [&]([[maybe_unused]] auto tag) {
+#ifdef QUOPT_HAVE_CUDA
+        using T = decltype(tag);
+        cuda::rtn_quantize(x.data<T>(), r.n, r.c, g, bits, xq.data<T>(), scales.data<T>());
+#endif
+      });
 }
 
 void hadamard_transform(const Tensor& x, std::int64_t block_size, Tensor& y) {
@@ -76,11 +86,18 @@ void hadamard_transform(const Tensor& x, std::int64_t block_size, Tensor& y) {
   check_output_like_x(op, "y", y, x);
   check_same_or_disjoint(op, "y", y, x);
   if (r.n == 0 || r.c == 0) return;
-  detail::require_host(op, x);
-  detail::with_float(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    host::hadamard_transform(x.data<T>(), r.n, r.c, block_size, y.data<T>());
-  });
+  detail::run(
+      op, x,
+      [&](auto tag) {
+        using T = decltype(tag);
+        host::hadamard_transform(x.data<T>(), r.n, r.c, block_size, y.data<T>());
+      },
+      [&]([[maybe_unused]] auto tag) {
+#ifdef QUOPT_HAVE_CUDA
+        using T = decltype(tag);
+        cuda::hadamard_transform(x.data<T>(), r.n, r.c, block_size, y.data<T>());
+#endif
+      });
 }
 
 double quest_gaussian_alpha(int bits) {
@@ -138,13 +155,22 @@ void quest_quantize(const Tensor& x, int bits, double trust, Tensor& xq, Tensor&
     if (mask.defined()) detail::check_no_overlap(op, "scales", scales, "mask", mask);
   }
   if (r.n == 0 || r.c == 0) return;
-  detail::require_host(op, x);
-  detail::with_float(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    host::quest_quantize(x.data<T>(), r.n, r.c, bits, alpha, trust, xq.data<T>(),
-                         mask.defined() ? mask.data<T>() : nullptr,
-                         scales.defined() ? scales.data<T>() : nullptr);
-  });
+  detail::run(
+      op, x,
+      [&](auto tag) {
+        using T = decltype(tag);
+        host::quest_quantize(x.data<T>(), r.n, r.c, bits, alpha, trust, xq.data<T>(),
+                             mask.defined() ? mask.data<T>() : nullptr,
+                             scales.defined() ? scales.data<T>() : nullptr);
+      },
+      [&]([[maybe_unused]] auto tag) {
+#ifdef QUOPT_HAVE_CUDA
+        using T = decltype(tag);
+        cuda::quest_quantize(x.data<T>(), r.n, r.c, bits, alpha, trust, xq.data<T>(),
+                             mask.defined() ? mask.data<T>() : nullptr,
+                             scales.defined() ? scales.data<T>() : nullptr);
+#endif
+      });
 }
 
 void apply_mask(Tensor& grad, const Tensor& mask) {
@@ -154,11 +180,18 @@ void apply_mask(Tensor& grad, const Tensor& mask) {
   detail::check_shape(op, "mask", mask, grad.shape());
   detail::check_no_overlap(op, "grad", grad, "mask", mask);
   if (grad.numel() == 0) return;
-  detail::require_host(op, grad);
-  detail::with_float(grad.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    host::apply_mask(grad.data<T>(), mask.data<T>(), grad.numel());
-  });
+  detail::run(
+      op, grad,
+      [&](auto tag) {
+        using T = decltype(tag);
+        host::apply_mask(grad.data<T>(), mask.data<T>(), grad.numel());
+      },
+      [&]([[maybe_unused]] auto tag) {
+#ifdef QUOPT_HAVE_CUDA
+        using T = decltype(tag);
+        cuda::apply_mask(grad.data<T>(), mask.data<T>(), grad.numel());
+#endif
+      });
 }
 
 }  // namespace quopt::kernels

@@ -1,0 +1,123 @@
+// CUDA softmax cross-entropy with z-loss (twin of kernels/host/cross_entropy.cpp). The forward reads
+// each logits row once (one block per row, an online max / rescaled sum per thread combined over the
+// block) and writes only the per-token loss and lse: the softmax is never stored. The backward writes
+// the gradient in place of the logits from the saved lse. The total loss is a fixed-order fp64 sum.
+#include <cmath>
+#include <cuda/std/limits>
+
+#include "kernels/cuda/block_reduce.cuh"
+#include "kernels/cuda/check.cuh"
+#include "kernels/cuda/cross_entropy.hpp"
+
+namespace quopt::kernels::cuda {
+
+namespace {
+
+// exp of a shifted logit in the working precision, as the host does (float exp for fp32).
+template <class T>
+__device__ inline double exp_shifted(double shifted) {
+  return static_cast<double>(exp(static_cast<T>(shifted)));
+}
+
+template <class T>
+__global__ void ce_forward_kernel(const T* logits, const std::int32_t* targets, std::int64_t vocab, double z,
+                                  T* loss, T* lse, double* row_loss) {
+  __shared__ double scratch[32];
+  const std::int64_t i = blockIdx.x;
+  const T* x = logits + i * vocab;
+  const double neg_inf = -::cuda::std::numeric_limits<double>::infinity();
+  double m = neg_inf, s = 0.0;
+  for (std::int64_t j = threadIdx.x; j < vocab; j += blockDim.x) {
+    const double v = static_cast<double>(x[j]);
+    if (v > m) {
+      s = s * exp(m - v) + 1.0;
+      m = v;
+    } else {
+      s += exp_shifted<T>(v - m);
+    }
+  }
+  const double mx = block_max(m, scratch, neg_inf);
+  s = m == neg_inf ? 0.0 : s * exp(m - mx);
+  s = block_sum(s, scratch);
+  if (threadIdx.x != 0) return;
+  const double l = mx + log(s);
+  lse[i] = static_cast<T>(l);
+  const std::int32_t t = targets[i];
+  double li = 0.0;
+  if (t >= vocab)
+    li = ::cuda::std::numeric_limits<double>::quiet_NaN();  // rejected on the host before upload; NaN if one slips by
+  else if (t >= 0)
+    li = l - static_cast<double>(x[t]) + z * l * l;
+  loss[i] = static_cast<T>(li);
+  row_loss[i] = li;
+}
+
+__global__ void sum_rows_kernel(const double* rows, std::int64_t n, double* out) {
+  __shared__ double scratch[32];
+  double acc = 0.0;
+  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) acc += rows[i];
+  acc = block_sum(acc, scratch);
+  if (threadIdx.x == 0) *out = acc;
+}
+
+template <class T>
+__global__ void ce_backward_kernel(const T* logits, const std::int32_t* targets, const T* lse, std::int64_t vocab,
+                                   double z, double dscale, T* dlogits) {
+  const std::int64_t i = blockIdx.x;
+  const T* x = logits + i * vocab;
+  T* dx = dlogits + i * vocab;
+  const std::int32_t t = targets[i];
+  if (t < 0) {
+    for (std::int64_t j = threadIdx.x; j < vocab; j += blockDim.x) dx[j] = T(0);
+    return;
+  }
+  const double l = static_cast<double>(lse[i]);
+  // d/dx_j [lse - x_t + z lse^2] = p_j (1 + 2 z lse) - [j == t]  (z-loss: PaLM, Chowdhery et al. 2022).
+  const double c = dscale * (1.0 + 2.0 * z * l);
+  for (std::int64_t j = threadIdx.x; j < vocab; j += blockDim.x) {
+    const double g = c * exp_shifted<T>(static_cast<double>(x[j]) - l);
+    dx[j] = static_cast<T>(j == t ? g - dscale : g);
+  }
+}
+
+}  // namespace
+
+template <class T>
+double cross_entropy_forward(const T* logits, const std::int32_t* targets, std::int64_t n, std::int64_t vocab,
+                             double z_loss_coef, T* loss, T* lse) {
+  if (n == 0) return 0.0;
+  double* rows = nullptr;
+  check(cudaMallocAsync(reinterpret_cast<void**>(&rows), sizeof(double) * (n + 1), stream()),
+        "cudaMallocAsync (cross_entropy)");
+  ce_forward_kernel<T><<<static_cast<unsigned>(n), kBlock, 0, stream()>>>(logits, targets, vocab, z_loss_coef,
+                                                                          loss, lse, rows);
+  check_launch("cross_entropy_forward kernel");
+  sum_rows_kernel<<<1, 1024, 0, stream()>>>(rows, n, rows + n);
+  check_launch("cross_entropy sum kernel");
+  double total = 0.0;
+  check(cudaMemcpyAsync(&total, rows + n, sizeof(double), cudaMemcpyDeviceToHost, stream()),
+        "cudaMemcpyAsync (cross_entropy)");
+  check(cudaFreeAsync(rows, stream()), "cudaFreeAsync (cross_entropy)");
+  check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (cross_entropy)");
+  return total;
+}
+
+template <class T>
+void cross_entropy_backward(const T* logits, const std::int32_t* targets, const T* lse, std::int64_t n,
+                            std::int64_t vocab, double z_loss_coef, double dscale, T* dlogits) {
+  if (n == 0) return;
+  ce_backward_kernel<T><<<static_cast<unsigned>(n), kBlock, 0, stream()>>>(logits, targets, lse, vocab,
+                                                                           z_loss_coef, dscale, dlogits);
+  check_launch("cross_entropy_backward kernel");
+}
+
+#define QUOPT_INSTANTIATE(T)                                                                                  \
+  template double cross_entropy_forward<T>(const T*, const std::int32_t*, std::int64_t, std::int64_t, double, \
+                                           T*, T*);                                                           \
+  template void cross_entropy_backward<T>(const T*, const std::int32_t*, const T*, std::int64_t, std::int64_t, \
+                                          double, double, T*);
+QUOPT_INSTANTIATE(float)
+QUOPT_INSTANTIATE(double)
+#undef QUOPT_INSTANTIATE
+
+}  // namespace quopt::kernels::cuda
