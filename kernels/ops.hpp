@@ -96,6 +96,12 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
 // is sqrt of the sum over all gradient tensors.
 double sum_squares(const Tensor& x);
 
+// ---- gradient accumulation in fp64 ----------------------------------------------------------------
+// acc (f64) += x (f32), then x = 0: folds one micro-batch's gradient into an fp64 accumulator.
+void fold_f64(Tensor& x, Tensor& acc);
+// x (f32) = acc rounded to f32, then acc = 0.
+void unfold_f64(Tensor& acc, Tensor& x);
+
 // ---- profiling ------------------------------------------------------------------------------------------
 // GEMM work done through matmul/matmul_batched since the last reset (for `quopt bench`).
 struct GemmStats {

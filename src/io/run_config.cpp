@@ -107,6 +107,12 @@ Schema build_schema() {
   s.add(int_key("train.val_every", 50, 0, kNone,
                 "steps between validation runs; 0 = only at the end (quopt choice)"));
   s.add(int_key("train.val_batches", 4, 1, kNone, "batches per validation run (quopt choice)"));
+  s.add(string_key("train.device", "cpu", {"cpu", "cuda"},
+                   "where the model, gradients and optimizer state live: cpu (host backend) or cuda (one GPU "
+                   "per rank; needs the cuda preset; docs/cuda.md)"));
+  s.add(string_key("train.precision", "fp32", {"fp32", "bf16"},
+                   "GEMM precision on cuda: fp32 (strict) or bf16 (tensor cores, fp32 accumulation and "
+                   "master weights, as PyTorch AMP / llm.c; docs/cuda.md); the host always computes fp32"));
 
   // [schedule]: the paper trains with WSD (arXiv 2509.23500).
   s.add(string_key("schedule.name", "wsd", {"wsd", "cosine", "linear", "constant"},
@@ -328,6 +334,8 @@ RunConfig make_run_config(const Config& cfg) {
   t.log_every = cfg.get_int("train.log_every");
   t.val_every = cfg.get_int("train.val_every");
   t.val_batches = cfg.get_int("train.val_batches");
+  t.device = cfg.get_string("train.device");
+  t.precision = cfg.get_string("train.precision");
 
   // [schedule]
   ScheduleConfig& sc = rc.schedule;

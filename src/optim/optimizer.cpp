@@ -58,6 +58,11 @@ std::int64_t state_bytes(const std::vector<NamedTensor>& state) {
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, ParameterSet& params,
                                           const OptimizerContext& ctx) {
+  // AdamW (fused kernel) and Muon (Newton-Schulz by GEMMs, AdamW side) run every step through the kernel
+  // API, so on the device the parameters live on. The others still have host loops in their steps.
+  const bool on_device = !params.all().empty() && !params.all().front().value.is_host();
+  QUOPT_CHECK(!on_device || cfg.name == "adamw" || cfg.name == "muon", "optimizer.name = \"", cfg.name,
+              "\" has no CUDA path yet (adamw and muon do); train it with train.device = \"cpu\"");
   if (cfg.name == "adamw") return std::make_unique<AdamW>(cfg, params);
   if (cfg.name == "muon") return make_muon(cfg, params, ctx);
   if (cfg.name == "scion") return make_scion(cfg, params, ctx);

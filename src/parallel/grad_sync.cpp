@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "core/timer.hpp"
+#include "kernels/ops.hpp"
 
 namespace quopt {
 
@@ -41,7 +42,15 @@ GradSync::GradSync(MPI_Comm data, ParameterSet& params) : data_(data) {
   for (auto& b : buckets_) {
     std::size_t n = 0;
     for (auto* p : b.params) n += static_cast<std::size_t>(p->grad.numel());
-    b.acc.assign(n, 0.0);
+    const Device dev = b.params.front()->grad.device();
+    if (dev == Device::Host) {
+      b.acc.assign(n, 0.0);
+    } else {
+      QUOPT_CHECK(replicas_ == 1, "data-parallel training on ", device_name(dev),
+                  " needs the NCCL gradient all-reduce, which is not implemented yet; run one rank per "
+                  "pipeline stage (parallel.pipeline_stages = number of ranks) or train on the host");
+      b.dacc = Tensor::zeros({static_cast<std::int64_t>(n)}, DType::F64, dev);
+    }
   }
 }
 
@@ -51,6 +60,15 @@ GradSync::~GradSync() {
 }
 
 void GradSync::fold(Bucket& b) {
+  if (b.dacc.defined()) {  // device: the same fp64 accumulation, by kernels
+    std::int64_t off = 0;
+    for (auto* p : b.params) {
+      Tensor a = b.dacc.slice(off, off + p->grad.numel());
+      kernels::fold_f64(p->grad, a);
+      off += p->grad.numel();
+    }
+    return;
+  }
   double* a = b.acc.data();
   for (auto* p : b.params) {
     float* g = p->grad.data<float>();
@@ -97,6 +115,16 @@ void GradSync::finish() {
   const double t0 = wall_seconds();
   for (auto& b : buckets_) {
     if (b.request != MPI_REQUEST_NULL) MPI_Wait(&b.request, MPI_STATUS_IGNORE);
+    if (b.dacc.defined()) {
+      std::int64_t off = 0;
+      for (auto* p : b.params) {
+        Tensor a = b.dacc.slice(off, off + p->grad.numel());
+        kernels::unfold_f64(a, p->grad);
+        off += p->grad.numel();
+      }
+      b.started = false;
+      continue;
+    }
     const double* a = b.acc.data();
     for (auto* p : b.params) {
       float* g = p->grad.data<float>();

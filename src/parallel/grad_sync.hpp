@@ -41,6 +41,7 @@ class GradSync {
   struct Bucket {
     std::vector<Parameter*> params;
     std::vector<double> acc;  // the bucket's accumulators, packed; reduced in place
+    Tensor dacc;              // the same on the device, for parameters that live on a GPU (f64 [n])
     MPI_Request request = MPI_REQUEST_NULL;
     bool started = false;
   };

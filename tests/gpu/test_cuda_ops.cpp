@@ -1,0 +1,288 @@
+// Every op of the kernel API on the CUDA backend against the host backend on random inputs (ggml's
+// test-backend-ops idea): f32 (the fp32 mode) to 1e-5 and f64 to 1e-12 norm-wise relative error, the
+// bf16 GEMM compute mode to 1e-2. Every device output is poisoned with NaN before the call, so an element
+// the kernel does not write fails. Skipped without a CUDA build or a GPU (failed under QUOPT_REQUIRE_GPU=1).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "gpu/gpu_test.hpp"
+#include "kernels/backend.hpp"
+#include "kernels/ops.hpp"
+#include "kernels/quant_ops.hpp"
+#include "core/rng.hpp"
+#include "unit/kernel_test_util.hpp"
+
+namespace quopt {
+namespace {
+
+using testing::expect_close;
+using testing::expect_error;
+using testing::poisoned;
+using testing::randn;
+using testing::to_dev;
+using testing::to_host;
+using testing::tol_for;
+using testing::values;
+
+class CudaVsHost : public ::testing::TestWithParam<DType> {
+ protected:
+  void SetUp() override { QUOPT_REQUIRE_CUDA(); }
+  DType dt() const { return GetParam(); }
+  // Compares a device result with the host one.
+  void same(const std::string& what, const Tensor& dev, const Tensor& ref, double tol = -1) const {
+    expect_close(what, to_host(dev), values(ref), tol < 0 ? tol_for(dt()) : tol);
+  }
+};
+
+Tensor tokens_of(const Shape& s, std::int64_t vocab, std::uint64_t seed, bool with_ignored = false) {
+  Tensor t = Tensor::empty(s, DType::I32);
+  Rng rng(seed, 9);
+  for (std::int64_t i = 0; i < t.numel(); ++i)
+    t.data<std::int32_t>()[i] =
+        (with_ignored && i % 7 == 3) ? -1 : static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(vocab)));
+  return t;
+}
+
+TEST_P(CudaVsHost, Matmul) {
+  const std::int64_t m = 33, n = 17, k = 65;
+  for (int ta = 0; ta < 2; ++ta) {
+    for (int tb = 0; tb < 2; ++tb) {
+      Tensor a = randn(ta ? Shape{k, m} : Shape{m, k}, 1, dt()), b = randn(tb ? Shape{n, k} : Shape{k, n}, 2, dt());
+      Tensor c = randn({m, n}, 3, dt());
+      Tensor dc = to_dev(c);
+      kernels::matmul(a, ta != 0, b, tb != 0, c, 0.5, 2.0);
+      kernels::matmul(to_dev(a), ta != 0, to_dev(b), tb != 0, dc, 0.5, 2.0);
+      same(cat("matmul ta=", ta, " tb=", tb), dc, c);
+    }
+  }
+}
+
+TEST_P(CudaVsHost, MatmulBatchedAndStats) {
+  Tensor a = randn({3, 8, 5}, 4, dt()), b = randn({3, 7, 5}, 5, dt());
+  Tensor c = Tensor::empty({3, 8, 7}, dt());
+  Tensor dc = poisoned({3, 8, 7}, dt());  // beta = 0 must overwrite
+  kernels::matmul_batched(a, false, b, true, c);
+  kernels::gemm_stats_reset();
+  kernels::gemm_stats_enable(true);
+  kernels::matmul_batched(to_dev(a), false, to_dev(b), true, dc);
+  kernels::gemm_stats_enable(false);
+  EXPECT_DOUBLE_EQ(kernels::gemm_stats().flops, 2.0 * 3 * 8 * 7 * 5);
+  same("matmul_batched", dc, c);
+}
+
+TEST_P(CudaVsHost, MatmulBf16ComputeMode) {
+  if (dt() != DType::F32) GTEST_SKIP() << "the bf16 compute mode applies to f32 GEMMs only";
+  Tensor a = randn({64, 96}, 11, dt()), b = randn({48, 96}, 12, dt());
+  Tensor c = Tensor::empty({64, 48}, dt());
+  Tensor dc = poisoned({64, 48}, dt());
+  kernels::matmul(a, false, b, true, c);
+  kernels::set_matmul_precision(kernels::MatmulPrecision::BF16);
+  kernels::matmul(to_dev(a), false, to_dev(b), true, dc);
+  kernels::set_matmul_precision(kernels::MatmulPrecision::FP32);
+  const double err = testing::max_rel_err(to_host(dc), values(c));
+  EXPECT_LE(err, 1e-2);
+  EXPECT_GT(err, 1e-7) << "bf16 compute gave fp32-exact results: the compute type was not applied";
+}
+
+TEST_P(CudaVsHost, Elementwise) {
+  const std::int64_t n = 100003;  // not a multiple of the block size
+  Tensor a = randn({n}, 6, dt()), b = randn({n}, 7, dt());
+  Tensor da = to_dev(a), db = to_dev(b);
+  Tensor out = Tensor::empty({n}, dt()), dout = poisoned({n}, dt());
+  kernels::add(a, b, out);
+  kernels::add(da, db, dout);
+  same("add", dout, out);
+  kernels::axpy(-0.75, a, b);
+  kernels::axpy(-0.75, da, db);
+  same("axpy", db, b);
+  kernels::scale(a, 3.0);
+  kernels::scale(da, 3.0);
+  same("scale", da, a);
+  kernels::fill(da, -2.0);
+  kernels::fill(a, -2.0);
+  same("fill", da, a, 0.0);
+  Tensor z = to_dev(a);
+  z.zero_();
+  EXPECT_EQ(kernels::sum_squares(z), 0.0);
+}
+
+TEST_P(CudaVsHost, MlpActivations) {
+  const std::int64_t n = 5000;
+  Tensor x = randn({n}, 13, dt()), up = randn({n}, 14, dt()), dy = randn({n}, 15, dt());
+  Tensor y = Tensor::empty({n}, dt()), dx = Tensor::empty({n}, dt()), dup = Tensor::empty({n}, dt());
+  Tensor gy = poisoned({n}, dt()), gdx = poisoned({n}, dt()), gdup = poisoned({n}, dt());
+  kernels::relu2_forward(x, y);
+  kernels::relu2_forward(to_dev(x), gy);
+  same("relu2_forward", gy, y);
+  kernels::relu2_backward(dy, x, dx);
+  kernels::relu2_backward(to_dev(dy), to_dev(x), gdx);
+  same("relu2_backward", gdx, dx);
+  kernels::swiglu_forward(x, up, y);
+  kernels::swiglu_forward(to_dev(x), to_dev(up), gy);
+  same("swiglu_forward", gy, y);
+  gdx = poisoned({n}, dt());
+  kernels::swiglu_backward(dy, x, up, dx, dup);
+  kernels::swiglu_backward(to_dev(dy), to_dev(x), to_dev(up), gdx, gdup);
+  same("swiglu_backward dgate", gdx, dx);
+  same("swiglu_backward dup", gdup, dup);
+}
+
+TEST_P(CudaVsHost, EmbeddingIsBitwiseTheHost) {
+  const std::int64_t V = 50, C = 40, N = 300;  // repeated tokens: the backward sums rows
+  Tensor tok = tokens_of({N}, V, 16);
+  Tensor table = randn({V, C}, 17, dt()), dout = randn({N, C}, 18, dt());
+  Tensor out = Tensor::empty({N, C}, dt()), gout = poisoned({N, C}, dt());
+  kernels::embedding_forward(tok, table, out);
+  kernels::embedding_forward(to_dev(tok), to_dev(table), gout);
+  same("embedding_forward", gout, out, 0.0);
+  Tensor dtable = randn({V, C}, 19, dt());  // accumulated into
+  Tensor gdtable = to_dev(dtable);
+  kernels::embedding_backward(tok, dout, dtable);
+  kernels::embedding_backward(to_dev(tok), to_dev(dout), gdtable);
+  same("embedding_backward (bitwise)", gdtable, dtable, 0.0);
+}
+
+TEST_P(CudaVsHost, RmsNorm) {
+  for (const std::int64_t C : {64, 1000}) {  // one partial block; several passes per row
+    const std::int64_t N = 37;
+    Tensor x = randn({N, C}, 20, dt()), w = randn({C}, 21, dt()), dy = randn({N, C}, 22, dt());
+    Tensor y = Tensor::empty({N, C}, dt()), rstd = Tensor::empty({N}, dt());
+    Tensor gy = poisoned({N, C}, dt()), grstd = poisoned({N}, dt());
+    kernels::rmsnorm_forward(x, w, 1e-6, y, rstd);
+    kernels::rmsnorm_forward(to_dev(x), to_dev(w), 1e-6, gy, grstd);
+    same(cat("rmsnorm_forward y C=", C), gy, y);
+    same(cat("rmsnorm_forward rstd C=", C), grstd, rstd);
+    Tensor dx = Tensor::empty({N, C}, dt()), dw = randn({C}, 23, dt());
+    Tensor gdx = poisoned({N, C}, dt()), gdw = to_dev(dw);
+    kernels::rmsnorm_backward(dy, x, w, rstd, dx, dw);
+    kernels::rmsnorm_backward(to_dev(dy), to_dev(x), to_dev(w), to_dev(rstd), gdx, gdw);
+    same(cat("rmsnorm_backward dx C=", C), gdx, dx);
+    same(cat("rmsnorm_backward dweight C=", C), gdw, dw);
+  }
+}
+
+TEST_P(CudaVsHost, Rope) {
+  Tensor x = randn({2, 9, 3, 16}, 24, dt());
+  Tensor gx = to_dev(x);
+  kernels::rope_forward(x, 500000.0);
+  kernels::rope_forward(gx, 500000.0);
+  same("rope_forward", gx, x);
+  kernels::rope_backward(x, 10000.0);
+  kernels::rope_backward(gx, 10000.0);
+  same("rope_backward", gx, x);
+}
+
+TEST_P(CudaVsHost, AttentionGroupedHeads) {
+  struct Case {
+    std::int64_t B, T, H, Hkv, D;
+  };
+  // Sequence lengths past one 32-key tile and not a multiple of it; grouped and plain heads; D < 32, = 64.
+  for (const Case c : {Case{2, 70, 4, 2, 16}, Case{1, 33, 2, 2, 64}, Case{1, 5, 6, 1, 8}}) {
+    const std::string tag = cat("B", c.B, " T", c.T, " H", c.H, " Hkv", c.Hkv, " D", c.D);
+    Tensor q = randn({c.B, c.T, c.H, c.D}, 25, dt()), k = randn({c.B, c.T, c.Hkv, c.D}, 26, dt()),
+           v = randn({c.B, c.T, c.Hkv, c.D}, 27, dt()), dout = randn({c.B, c.T, c.H, c.D}, 28, dt());
+    Tensor out = Tensor::empty(q.shape(), dt()), lse = Tensor::empty({c.B, c.H, c.T}, dt());
+    Tensor gout = poisoned(q.shape(), dt()), glse = poisoned({c.B, c.H, c.T}, dt());
+    kernels::attention_forward(q, k, v, out, lse);
+    kernels::attention_forward(to_dev(q), to_dev(k), to_dev(v), gout, glse);
+    same("attention_forward out " + tag, gout, out);
+    same("attention_forward lse " + tag, glse, lse);
+    Tensor dq = Tensor::empty(q.shape(), dt()), dk = Tensor::empty(k.shape(), dt()), dv = Tensor::empty(v.shape(), dt());
+    Tensor gdq = poisoned(q.shape(), dt()), gdk = poisoned(k.shape(), dt()), gdv = poisoned(v.shape(), dt());
+    kernels::attention_backward(dout, q, k, v, out, lse, dq, dk, dv);
+    kernels::attention_backward(to_dev(dout), to_dev(q), to_dev(k), to_dev(v), gout, glse, gdq, gdk, gdv);
+    same("attention_backward dq " + tag, gdq, dq);
+    same("attention_backward dk " + tag, gdk, dk);
+    same("attention_backward dv " + tag, gdv, dv);
+  }
+}
+
+TEST_P(CudaVsHost, CrossEntropyWithIgnoredTargetsAndZLoss) {
+  const std::int64_t N = 29, V = 3001;  // V not a multiple of the block
+  Tensor logits = randn({N, V}, 29, dt(), 3.0);
+  Tensor tgt = tokens_of({N}, V, 30, true);
+  Tensor loss = Tensor::empty({N}, dt()), lse = Tensor::empty({N}, dt());
+  Tensor gl = to_dev(logits), gloss = poisoned({N}, dt()), glse = poisoned({N}, dt());
+  const double sum = kernels::cross_entropy_forward(logits, tgt, 1e-4, loss, lse);
+  const double gsum = kernels::cross_entropy_forward(gl, to_dev(tgt), 1e-4, gloss, glse);
+  EXPECT_NEAR(gsum, sum, tol_for(dt()) * std::fabs(sum));
+  same("cross_entropy_forward loss", gloss, loss);
+  same("cross_entropy_forward lse", glse, lse);
+  Tensor dl = Tensor::empty({N, V}, dt());
+  kernels::cross_entropy_backward(logits, tgt, lse, 1e-4, 0.25, dl);
+  kernels::cross_entropy_backward(gl, to_dev(tgt), glse, 1e-4, 0.25, gl);  // in place, as the model does
+  same("cross_entropy_backward (in place)", gl, dl);
+}
+
+TEST_P(CudaVsHost, AdamWAndSumSquares) {
+  const std::int64_t n = 4099;
+  Tensor p = randn({n}, 31, dt()), g = randn({n}, 32, dt()), m = randn({n}, 33, dt(), 0.1);
+  Tensor v = randn({n}, 34, dt(), 0.1);
+  for (std::int64_t i = 0; i < n; ++i) {  // v >= 0
+    if (dt() == DType::F32) v.data<float>()[i] = std::fabs(v.data<float>()[i]);
+    else v.data<double>()[i] = std::fabs(v.data<double>()[i]);
+  }
+  Tensor gp = to_dev(p), gg = to_dev(g), gm = to_dev(m), gv = to_dev(v);
+  kernels::AdamWHyper h;
+  h.lr = 1e-2;
+  h.weight_decay = 0.1;
+  h.step = 3;
+  kernels::adamw_update(p, g, m, v, h);
+  kernels::adamw_update(gp, gg, gm, gv, h);
+  same("adamw param", gp, p);
+  same("adamw m", gm, m);
+  same("adamw v", gv, v);
+  const double ss = kernels::sum_squares(g), gss = kernels::sum_squares(gg);
+  EXPECT_NEAR(gss, ss, 1e-12 * ss);
+  EXPECT_EQ(kernels::sum_squares(gg), gss) << "the device sum of squares is not deterministic";
+}
+
+TEST_P(CudaVsHost, Quantizers) {
+  const std::int64_t N = 12, C = 256;
+  Tensor x = randn({N, C}, 35, dt());
+  for (const std::int64_t group : {std::int64_t{0}, std::int64_t{64}}) {
+    const std::int64_t ns = group == 0 ? N : N * C / group;
+    Tensor xq = Tensor::empty({N, C}, dt()), s = Tensor::empty({ns}, dt());
+    Tensor gxq = poisoned({N, C}, dt()), gs = poisoned({ns}, dt());
+    kernels::rtn_quantize(x, 4, group, xq, s);
+    kernels::rtn_quantize(to_dev(x), 4, group, gxq, gs);
+    same(cat("rtn_quantize xq group ", group), gxq, xq, 0.0);
+    same(cat("rtn_quantize scales group ", group), gs, s, 0.0);
+  }
+  Tensor h = Tensor::empty({N, C}, dt()), gh = poisoned({N, C}, dt());
+  kernels::hadamard_transform(x, kHadamardBlock, h);
+  kernels::hadamard_transform(to_dev(x), kHadamardBlock, gh);
+  same("hadamard_transform", gh, h, 0.0);
+  Tensor gx = to_dev(x);
+  kernels::hadamard_transform(gx, 32, gx);  // in place, another block size
+  kernels::hadamard_transform(x, 32, x);
+  same("hadamard_transform in place", gx, x, 0.0);
+  Tensor xq = Tensor::empty({N, C}, dt()), mask = Tensor::empty({N, C}, dt()), sc = Tensor::empty({N}, dt());
+  Tensor gxq = poisoned({N, C}, dt()), gmask = poisoned({N, C}, dt()), gsc = poisoned({N}, dt());
+  kernels::quest_quantize(x, 4, quest_default_trust(4), xq, mask, sc);
+  kernels::quest_quantize(gx, 4, quest_default_trust(4), gxq, gmask, gsc);
+  same("quest_quantize xq", gxq, xq);
+  same("quest_quantize mask", gmask, mask, 0.0);
+  same("quest_quantize scales", gsc, sc);
+  Tensor g = randn({N, C}, 36, dt());
+  Tensor gg = to_dev(g);
+  kernels::apply_mask(g, mask);
+  kernels::apply_mask(gg, gmask);
+  same("apply_mask", gg, g, 0.0);
+}
+
+TEST_P(CudaVsHost, MixedDevicesAreErrors) {
+  Tensor a = randn({4}, 8, dt());
+  Tensor da = to_dev(a);
+  expect_error([&] { kernels::add(a, da, a); }, {"add", "same device"});
+  Tensor q = randn({1, 3, 2, 4}, 9, dt()), lse = Tensor::empty({1, 2, 3}, dt());
+  Tensor out = Tensor::empty(q.shape(), dt());
+  expect_error([&] { kernels::attention_forward(to_dev(q), q, q, out, lse); }, {"attention_forward", "same device"});
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, CudaVsHost, ::testing::Values(DType::F32, DType::F64), testing::dtype_param_name);
+
+}  // namespace
+}  // namespace quopt
