@@ -11,9 +11,9 @@ namespace quopt {
 
 std::uint64_t tensor_checksum(const Tensor& t) {
   std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64 offset basis
-  const Tensor h = t.is_host() ? t : t.to(Device::Host);
-  const auto* p = static_cast<const unsigned char*>(h.raw());
-  for (std::size_t i = 0; i < h.nbytes(); ++i) {
+  const Tensor host = t.is_host() ? t : t.to(Device::Host);
+  const auto* p = static_cast<const unsigned char*>(host.raw());
+  for (std::size_t i = 0; i < host.nbytes(); ++i) {
     h ^= p[i];
     h *= 0x100000001b3ULL;
   }
