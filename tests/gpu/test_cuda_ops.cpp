@@ -252,8 +252,8 @@ TEST_P(CudaVsHost, Quantizers) {
     same(cat("rtn_quantize scales group ", group), gs, s, 0.0);
   }
   Tensor h = Tensor::empty({N, C}, dt()), gh = poisoned({N, C}, dt());
-  kernels::hadamard_transform(x, kHadamardBlock, h);
-  kernels::hadamard_transform(to_dev(x), kHadamardBlock, gh);
+  kernels::hadamard_transform(x, kernels::kHadamardBlock, h);
+  kernels::hadamard_transform(to_dev(x), kernels::kHadamardBlock, gh);
   same("hadamard_transform", gh, h, 0.0);
   Tensor gx = to_dev(x);
   kernels::hadamard_transform(gx, 32, gx);  // in place, another block size
@@ -261,8 +261,8 @@ TEST_P(CudaVsHost, Quantizers) {
   same("hadamard_transform in place", gx, x, 0.0);
   Tensor xq = Tensor::empty({N, C}, dt()), mask = Tensor::empty({N, C}, dt()), sc = Tensor::empty({N}, dt());
   Tensor gxq = poisoned({N, C}, dt()), gmask = poisoned({N, C}, dt()), gsc = poisoned({N}, dt());
-  kernels::quest_quantize(x, 4, quest_default_trust(4), xq, mask, sc);
-  kernels::quest_quantize(gx, 4, quest_default_trust(4), gxq, gmask, gsc);
+  kernels::quest_quantize(x, 4, kernels::quest_default_trust(4), xq, mask, sc);
+  kernels::quest_quantize(gx, 4, kernels::quest_default_trust(4), gxq, gmask, gsc);
   same("quest_quantize xq", gxq, xq);
   same("quest_quantize mask", gmask, mask, 0.0);
   same("quest_quantize scales", gsc, sc);
