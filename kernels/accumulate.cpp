@@ -1,6 +1,6 @@
 // fold_f64 / unfold_f64: checks and routing to host or CUDA.
-#include "kernels/dispatch.hpp"
 #include "kernels/host/accumulate.hpp"
+#include "kernels/dispatch.hpp"
 #include "kernels/ops.hpp"
 #ifdef QUOPT_HAVE_CUDA
 #include "kernels/cuda/accumulate.hpp"
@@ -20,25 +20,13 @@ void check_fold(const char* op, const Tensor& x, const Tensor& acc) {
 void fold_f64(Tensor& x, Tensor& acc) {
   constexpr const char* op = "fold_f64";
   check_fold(op, x, acc);
-  if (detail::route(op, x) == detail::Backend::Host) {
-    host::fold_f64(x.data<float>(), acc.data<double>(), x.numel());
-  } else {
-#ifdef QUOPT_HAVE_CUDA
-    cuda::fold_f64(x.data<float>(), acc.data<double>(), x.numel());
-#endif
-  }
+  QUOPT_ROUTE(op, x, fold_f64, x.data<float>(), acc.data<double>(), x.numel());
 }
 
 void unfold_f64(Tensor& acc, Tensor& x) {
   constexpr const char* op = "unfold_f64";
   check_fold(op, x, acc);
-  if (detail::route(op, x) == detail::Backend::Host) {
-    host::unfold_f64(acc.data<double>(), x.data<float>(), x.numel());
-  } else {
-#ifdef QUOPT_HAVE_CUDA
-    cuda::unfold_f64(acc.data<double>(), x.data<float>(), x.numel());
-#endif
-  }
+  QUOPT_ROUTE(op, x, unfold_f64, acc.data<double>(), x.data<float>(), x.numel());
 }
 
 }  // namespace quopt::kernels

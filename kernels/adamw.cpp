@@ -39,18 +39,8 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
   s.weight_decay = h.weight_decay;
   s.bias_correction1 = 1.0 - std::pow(h.beta1, static_cast<double>(h.step));
   s.bias_correction2 = 1.0 - std::pow(h.beta2, static_cast<double>(h.step));
-  detail::run(
-      op, param,
-      [&](auto tag) {
-        using T = decltype(tag);
-        host::adamw_update(param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(), s);
-      },
-      [&]([[maybe_unused]] auto tag) {
-#ifdef QUOPT_HAVE_CUDA
-        using T = decltype(tag);
-        cuda::adamw_update(param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(), s);
-#endif
-      });
+  QUOPT_ROUTE(op, param, adamw_update, param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(),
+              param.numel(), s);
 }
 
 }  // namespace quopt::kernels

@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "core/error.hpp"
-#include "kernels/host/attention.hpp"
 #include "kernels/dispatch.hpp"
+#include "kernels/host/attention.hpp"
 #include "kernels/ops.hpp"
 #ifdef QUOPT_HAVE_CUDA
 #include "kernels/cuda/attention.hpp"
@@ -70,12 +70,6 @@ host::AttentionDims attention_dims(const char* op, const Tensor& q, const Tensor
   return d;
 }
 
-#ifdef QUOPT_HAVE_CUDA
-cuda::AttentionShape cuda_shape(const host::AttentionDims& d) {
-  return cuda::AttentionShape{d.batch, d.seq, d.heads, d.kv_heads, d.head_dim};
-}
-#endif
-
 }  // namespace
 
 void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor& lse) {
@@ -84,19 +78,8 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, Tensor
   const host::AttentionDims d = attention_dims(op, q, k, v);
   check_shape(op, "out", out, q.shape());
   check_shape(op, "lse", lse, {d.batch, d.heads, d.seq});
-  detail::run(
-      op, q,
-      [&](auto tag) {
-        using T = decltype(tag);
-        host::attention_forward<T>(d, q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(), lse.data<T>());
-      },
-      [&]([[maybe_unused]] auto tag) {
-#ifdef QUOPT_HAVE_CUDA
-        using T = decltype(tag);
-        cuda::attention_forward<T>(cuda_shape(d), q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(),
-                                   lse.data<T>());
-#endif
-      });
+  QUOPT_ROUTE(op, q, attention_forward, d, q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(),
+              lse.data<T>());
 }
 
 void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
@@ -118,20 +101,8 @@ void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, co
   check_shape(op, "dq", dq, q.shape());
   check_shape(op, "dk", dk, k.shape());
   check_shape(op, "dv", dv, v.shape());
-  detail::run(
-      op, q,
-      [&](auto tag) {
-        using T = decltype(tag);
-        host::attention_backward<T>(d, dout.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(),
-                                    lse.data<T>(), dq.data<T>(), dk.data<T>(), dv.data<T>());
-      },
-      [&]([[maybe_unused]] auto tag) {
-#ifdef QUOPT_HAVE_CUDA
-        using T = decltype(tag);
-        cuda::attention_backward<T>(cuda_shape(d), dout.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(),
-                                    out.data<T>(), lse.data<T>(), dq.data<T>(), dk.data<T>(), dv.data<T>());
-#endif
-      });
+  QUOPT_ROUTE(op, q, attention_backward, d, dout.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(),
+              out.data<T>(), lse.data<T>(), dq.data<T>(), dk.data<T>(), dv.data<T>());
 }
 
 }  // namespace quopt::kernels

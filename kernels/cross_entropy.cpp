@@ -7,8 +7,8 @@
 #include <utility>
 
 #include "core/error.hpp"
-#include "kernels/host/cross_entropy.hpp"
 #include "kernels/dispatch.hpp"
+#include "kernels/host/cross_entropy.hpp"
 #include "kernels/ops.hpp"
 #ifdef QUOPT_HAVE_CUDA
 #include "kernels/cuda/cross_entropy.hpp"
@@ -70,46 +70,20 @@ double cross_entropy_forward(const Tensor& logits, const Tensor& targets, double
   const auto [n, vocab] = check_logits_targets(op, logits, targets);
   check_like(op, "loss", loss, logits, {n});
   check_like(op, "lse", lse, logits, {n});
-  double total = 0.0;
-  detail::run(
-      op, logits,
-      [&](auto tag) {
-        using T = decltype(tag);
-        total = host::cross_entropy_forward<T>(logits.data<T>(), targets.data<std::int32_t>(), n, vocab,
-                                               z_loss_coef, loss.data<T>(), lse.data<T>());
-      },
-      [&]([[maybe_unused]] auto tag) {
-#ifdef QUOPT_HAVE_CUDA
-        using T = decltype(tag);
-        total = cuda::cross_entropy_forward<T>(logits.data<T>(), targets.data<std::int32_t>(), n, vocab,
-                                               z_loss_coef, loss.data<T>(), lse.data<T>());
-#endif
-      });
-  return total;
+  return QUOPT_ROUTE(op, logits, cross_entropy_forward, logits.data<T>(), targets.data<std::int32_t>(), n,
+                     vocab, z_loss_coef, loss.data<T>(), lse.data<T>());
 }
 
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                             double z_loss_coef, double dscale, Tensor& dlogits) {
   const char* op = "cross_entropy_backward";
-  check_defined_same_device(op,
-                            {{"logits", &logits}, {"targets", &targets}, {"lse", &lse}, {"dlogits", &dlogits}});
+  check_defined_same_device(
+      op, {{"logits", &logits}, {"targets", &targets}, {"lse", &lse}, {"dlogits", &dlogits}});
   const auto [n, vocab] = check_logits_targets(op, logits, targets);
   check_like(op, "lse", lse, logits, {n});
   check_like(op, "dlogits", dlogits, logits, logits.shape());
-  detail::run(
-      op, logits,
-      [&](auto tag) {
-        using T = decltype(tag);
-        host::cross_entropy_backward<T>(logits.data<T>(), targets.data<std::int32_t>(), lse.data<T>(), n, vocab,
-                                        z_loss_coef, dscale, dlogits.data<T>());
-      },
-      [&]([[maybe_unused]] auto tag) {
-#ifdef QUOPT_HAVE_CUDA
-        using T = decltype(tag);
-        cuda::cross_entropy_backward<T>(logits.data<T>(), targets.data<std::int32_t>(), lse.data<T>(), n, vocab,
-                                        z_loss_coef, dscale, dlogits.data<T>());
-#endif
-      });
+  QUOPT_ROUTE(op, logits, cross_entropy_backward, logits.data<T>(), targets.data<std::int32_t>(),
+              lse.data<T>(), n, vocab, z_loss_coef, dscale, dlogits.data<T>());
 }
 
 }  // namespace quopt::kernels

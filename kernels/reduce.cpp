@@ -12,18 +12,7 @@ double sum_squares(const Tensor& x) {
   constexpr const char* op = "sum_squares";
   detail::check_float(op, "x", x);
   double result = 0.0;
-  detail::run(
-      op, x,
-      [&](auto tag) {
-        using T = decltype(tag);
-        result = host::sum_squares(x.data<T>(), x.numel());
-      },
-      [&]([[maybe_unused]] auto tag) {
-#ifdef QUOPT_HAVE_CUDA
-        using T = decltype(tag);
-        result = cuda::sum_squares(x.data<T>(), x.numel());
-#endif
-      });
+  result = QUOPT_ROUTE(op, x, sum_squares, x.data<T>(), x.numel());
   return result;
 }
 

@@ -19,18 +19,7 @@ void rope_dispatch(const char* op, const char* name, Tensor& x, double theta, bo
               "; the head dimension D (last) must be even for the rotate-half pairs (i, i + D/2)");
   QUOPT_CHECK(std::isfinite(theta) && theta > 0.0, op, ": theta = ", theta,
               " must be finite and > 0 (OLMo2 uses 500000; set model.rope_theta)");
-  detail::run(
-      op, x,
-      [&](auto tag) {
-        using T = decltype(tag);
-        host::rope(x.data<T>(), x.dim(0), x.dim(1), x.dim(2), x.dim(3), theta, inverse);
-      },
-      [&]([[maybe_unused]] auto tag) {
-#ifdef QUOPT_HAVE_CUDA
-        using T = decltype(tag);
-        cuda::rope(x.data<T>(), x.dim(0), x.dim(1), x.dim(2), x.dim(3), theta, inverse);
-#endif
-      });
+  QUOPT_ROUTE(op, x, rope, x.data<T>(), x.dim(0), x.dim(1), x.dim(2), x.dim(3), theta, inverse);
 }
 
 }  // namespace

@@ -52,6 +52,34 @@ __device__ T dot_row(const T* a, const T* b, std::int64_t D) {
   return s;
 }
 
+// The warp's query row: row i = i0 + warp of the block's kRows rows of (batch b, query head h), h reading
+// kv head g. Rows past T are inactive (they still take part in the block's tile loads and barriers).
+struct QueryRow {
+  int warp, lane;
+  std::int64_t b, h, g, i0, i;
+  bool active;
+  __device__ explicit QueryRow(const Dims& dm)
+      : warp(static_cast<int>(threadIdx.x / 32)),
+        lane(static_cast<int>(threadIdx.x % 32)),
+        b(blockIdx.z),
+        h(blockIdx.y),
+        g(h / (dm.H / dm.Hkv)),
+        i0(static_cast<std::int64_t>(blockIdx.x) * kRows),
+        i(i0 + warp),
+        active(i < dm.T) {}
+  // Keys the block's rows attend to: 0 .. its last row.
+  __device__ std::int64_t keys(const Dims& dm) const { return dm.T < i0 + kRows ? dm.T : i0 + kRows; }
+};
+
+// Loads keys/values [k0, k0 + kBc) of kv head g of batch b into the padded tiles ks and vs.
+template <class T>
+__device__ void load_kv_tiles(T* ks, T* vs, const T* k, const T* v, const Dims& dm, std::int64_t b,
+                              std::int64_t g, std::int64_t k0) {
+  const std::int64_t stride = dm.Hkv * dm.D;
+  load_tile(ks, k + dm.krow(b, 0, g), stride, k0, dm.T, dm.D);
+  load_tile(vs, v + dm.krow(b, 0, g), stride, k0, dm.T, dm.D);
+}
+
 template <class T>
 __global__ void forward_kernel(Dims dm, T scale, const T* q, const T* k, const T* v, T* out, T* lse) {
   extern __shared__ unsigned char smem_raw[];
@@ -60,22 +88,20 @@ __global__ void forward_kernel(Dims dm, T scale, const T* q, const T* k, const T
   T* qs = smem;                // [kRows][D]
   T* ks = qs + kRows * D;      // [kBc][D + 1]
   T* vs = ks + kBc * ld;       // [kBc][D + 1]
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const std::int64_t b = blockIdx.z, h = blockIdx.y, g = h / (dm.H / dm.Hkv);
-  const std::int64_t i0 = static_cast<std::int64_t>(blockIdx.x) * kRows, i = i0 + warp;
-  const bool active = i < dm.T;
+  const QueryRow row(dm);
+  const int warp = row.warp, lane = row.lane;
+  const std::int64_t b = row.b, h = row.h, g = row.g, i = row.i;
+  const bool active = row.active;
   if (active)
     for (std::int64_t d = lane; d < D; d += 32) qs[warp * D + d] = q[dm.qrow(b, i, h) + d];
-  const std::int64_t keys = dm.T < i0 + kRows ? dm.T : i0 + kRows;  // keys 0 .. last row of the block
+  const std::int64_t keys = row.keys(dm);
   const T neg_inf = -::cuda::std::numeric_limits<T>::infinity();
   T m_run = neg_inf, l_run = T(0);
   T acc[kMaxPerLane];
   for (int r = 0; r < kMaxPerLane; ++r) acc[r] = T(0);
-  const std::int64_t kstride = dm.Hkv * D;
   for (std::int64_t k0 = 0; k0 < keys; k0 += kBc) {
     __syncthreads();
-    load_tile(ks, k + dm.krow(b, 0, g), kstride, k0, dm.T, D);
-    load_tile(vs, v + dm.krow(b, 0, g), kstride, k0, dm.T, D);
+    load_kv_tiles(ks, vs, k, v, dm, b, g, k0);
     __syncthreads();
     if (!active) continue;
     const std::int64_t key = k0 + lane;
@@ -114,10 +140,10 @@ __global__ void backward_dq_kernel(Dims dm, T scale, const T* dout, const T* q, 
   T* dos = qs + kRows * D;    // [kRows][D]
   T* ks = dos + kRows * D;    // [kBc][D + 1]
   T* vs = ks + kBc * ld;      // [kBc][D + 1]
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const std::int64_t b = blockIdx.z, h = blockIdx.y, g = h / (dm.H / dm.Hkv);
-  const std::int64_t i0 = static_cast<std::int64_t>(blockIdx.x) * kRows, i = i0 + warp;
-  const bool active = i < dm.T;
+  const QueryRow row(dm);
+  const int warp = row.warp, lane = row.lane;
+  const std::int64_t b = row.b, h = row.h, g = row.g, i = row.i;
+  const bool active = row.active;
   T dl = T(0), li = T(0);
   if (active) {
     double part = 0.0;
@@ -131,14 +157,12 @@ __global__ void backward_dq_kernel(Dims dm, T scale, const T* dout, const T* q, 
     li = lse[(b * dm.H + h) * dm.T + i];
     if (lane == 0) delta[(b * dm.H + h) * dm.T + i] = dl;
   }
-  const std::int64_t keys = dm.T < i0 + kRows ? dm.T : i0 + kRows;
+  const std::int64_t keys = row.keys(dm);
   T acc[kMaxPerLane];
   for (int r = 0; r < kMaxPerLane; ++r) acc[r] = T(0);
-  const std::int64_t kstride = dm.Hkv * D;
   for (std::int64_t k0 = 0; k0 < keys; k0 += kBc) {
     __syncthreads();
-    load_tile(ks, k + dm.krow(b, 0, g), kstride, k0, dm.T, D);
-    load_tile(vs, v + dm.krow(b, 0, g), kstride, k0, dm.T, D);
+    load_kv_tiles(ks, vs, k, v, dm, b, g, k0);
     __syncthreads();
     if (!active) continue;
     const std::int64_t key = k0 + lane;
@@ -247,21 +271,24 @@ void allow_smem(K kernel, std::size_t bytes, const char* what) {
         "cudaFuncSetAttribute");
 }
 
-Dims dims_of(const AttentionShape& s) {
+Dims dims_of(const AttentionDims& s) {
   return Dims{s.batch, s.seq, s.heads, s.kv_heads, s.head_dim};
 }
 
-void check_head_dim(const AttentionShape& s) {
+void check_dims(const AttentionDims& s) {
   QUOPT_CHECK(s.head_dim <= 32 * kMaxPerLane, "attention (CUDA): head_dim = ", s.head_dim,
               " exceeds the kernel's maximum ", 32 * kMaxPerLane, "; use a smaller head dimension");
+  // Heads and batch index the grid's y and z dimensions (at most 65535 each).
+  QUOPT_CHECK(s.heads <= 65535 && s.batch <= 65535, "attention (CUDA): ", s.batch, " sequences x ", s.heads,
+              " heads exceed the 65535 blocks of a grid dimension; split the batch");
 }
 
 }  // namespace
 
 template <class T>
-void attention_forward(const AttentionShape& s, const T* q, const T* k, const T* v, T* out, T* lse) {
+void attention_forward(const AttentionDims& s, const T* q, const T* k, const T* v, T* out, T* lse) {
   if (s.batch * s.heads * s.seq == 0) return;
-  check_head_dim(s);
+  check_dims(s);
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(s.head_dim)));
   const std::size_t smem = sizeof(T) * static_cast<std::size_t>(kRows * s.head_dim + 2 * kBc * (s.head_dim + 1));
   allow_smem(forward_kernel<T>, smem, "attention_forward");
@@ -272,10 +299,10 @@ void attention_forward(const AttentionShape& s, const T* q, const T* k, const T*
 }
 
 template <class T>
-void attention_backward(const AttentionShape& s, const T* dout, const T* q, const T* k, const T* v,
+void attention_backward(const AttentionDims& s, const T* dout, const T* q, const T* k, const T* v,
                         const T* out, const T* lse, T* dq, T* dk, T* dv) {
   if (s.batch * s.heads * s.seq == 0) return;
-  check_head_dim(s);
+  check_dims(s);
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(s.head_dim)));
   T* delta = nullptr;
   const std::size_t delta_bytes = sizeof(T) * static_cast<std::size_t>(s.batch * s.heads * s.seq);
@@ -298,13 +325,13 @@ void attention_backward(const AttentionShape& s, const T* dout, const T* q, cons
   check(cudaFreeAsync(delta, stream()), "cudaFreeAsync (attention)");
 }
 
-template void attention_forward<float>(const AttentionShape&, const float*, const float*, const float*, float*,
+template void attention_forward<float>(const AttentionDims&, const float*, const float*, const float*, float*,
                                        float*);
-template void attention_forward<double>(const AttentionShape&, const double*, const double*, const double*,
+template void attention_forward<double>(const AttentionDims&, const double*, const double*, const double*,
                                         double*, double*);
-template void attention_backward<float>(const AttentionShape&, const float*, const float*, const float*,
+template void attention_backward<float>(const AttentionDims&, const float*, const float*, const float*,
                                         const float*, const float*, const float*, float*, float*, float*);
-template void attention_backward<double>(const AttentionShape&, const double*, const double*, const double*,
+template void attention_backward<double>(const AttentionDims&, const double*, const double*, const double*,
                                          const double*, const double*, const double*, double*, double*,
                                          double*);
 

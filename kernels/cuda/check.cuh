@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "core/error.hpp"
+#include "kernels/cuda/stream.hpp"
 
 namespace quopt::kernels::cuda {
 
@@ -33,11 +34,8 @@ inline void check_launch(const char* kernel) {
   check(cudaGetLastError(), kernel);
 }
 
-// The stream every backend kernel, library call, allocation (stream-ordered: cudaMallocAsync) and
-// copy is queued on: one non-blocking stream per process, created on first use (defined in device.cu).
-// Work on it is ordered, so the step needs no device-wide synchronisation; the host waits on it only
-// where it reads a result (a loss, a norm, a copy to the host).
-cudaStream_t stream();
+// stream() (kernels/cuda/stream.hpp): work on it is ordered, so the step needs no device-wide
+// synchronisation; the host waits on it only where it reads a result (a loss, a norm, a copy to the host).
 
 // The process's library handles, created on first use and bound to stream() (defined in device.cu).
 cublasHandle_t cublas();

@@ -3,6 +3,7 @@
 // matrix is the column-major [c, r] matrix (its transpose) with the same leading dimension, so
 // C = op(A) op(B) is computed as the column-major product C^T = op(B)^T op(A)^T with A and B swapped and
 // the same transpose flags.
+#include <cstdint>
 #include <map>
 #include <type_traits>
 #include <tuple>
@@ -51,7 +52,21 @@ struct LtPlan {
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulAlgo_t algo{};
 };
-using LtKey = std::tuple<bool, bool, int, int, int, int, int, int, int, long long, long long, long long, bool>;
+// (trans of b, trans of a, n, m, k, ldb, lda, ldc, batch, strides of b, a, c, bf16 compute, alignments in
+// bytes of b, a, c).
+using LtKey = std::tuple<bool, bool, int, int, int, int, int, int, int, long long, long long, long long, bool,
+                         unsigned, unsigned, unsigned>;
+
+// The alignment (bytes, a power of two from 4 to 256) every matrix of a batch starts at. cuBLASLt's
+// heuristic assumes 256-byte aligned operands unless told otherwise (CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_*,
+// default 256), and a plan chosen for aligned operands may not run on a view that starts mid-allocation.
+unsigned alignment_of(const void* p, long long stride_elems) {
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  const auto stride = static_cast<std::uintptr_t>(stride_elems) * sizeof(float);
+  unsigned a = 256;
+  while (a > 4 && (addr % a != 0 || stride % a != 0)) a /= 2;
+  return a;
+}
 
 void set_layout_batch(cublasLtMatrixLayout_t l, int batch, long long stride) {
   if (batch <= 1) return;
@@ -65,7 +80,7 @@ const LtPlan& lt_plan(const LtKey& key) {
   static std::map<LtKey, LtPlan> plans;
   auto it = plans.find(key);
   if (it != plans.end()) return it->second;
-  const auto [tb, ta, n, m, k, ldb, lda, ldc, batch, sb, sa, sc, bf16] = key;
+  const auto [tb, ta, n, m, k, ldb, lda, ldc, batch, sb, sa, sc, bf16, align_b, align_a, align_c] = key;
   LtPlan p;
   const cublasComputeType_t compute = bf16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F;
   check(cublasLtMatmulDescCreate(&p.op, compute, CUDA_R_32F), "cublasLtMatmulDescCreate");
@@ -84,6 +99,13 @@ const LtPlan& lt_plan(const LtKey& key) {
   const std::size_t ws = kLtWorkspace;
   check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws),
         "cublasLtMatmulPreferenceSetAttribute");
+  const std::uint32_t al[4] = {align_b, align_a, align_c, align_c};  // cuBLASLt's A, B, C, D
+  const cublasLtMatmulPreferenceAttributes_t which[4] = {
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+  for (int i = 0; i < 4; ++i)
+    check(cublasLtMatmulPreferenceSetAttribute(pref, which[i], &al[i], sizeof al[i]),
+          "cublasLtMatmulPreferenceSetAttribute (alignment)");
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   check(cublasLtMatmulAlgoGetHeuristic(cublas_lt(), p.op, p.a, p.b, p.c, p.c, pref, 1, &result, &found),
@@ -96,7 +118,9 @@ const LtPlan& lt_plan(const LtKey& key) {
 
 void lt_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda, long long sa,
              const float* b, int ldb, long long sb, float beta, float* c, int ldc, long long sc, int batch) {
-  const LtPlan& p = lt_plan(LtKey{tb, ta, n, m, k, ldb, lda, ldc, batch, sb, sa, sc, g_bf16_compute});
+  const LtPlan& p = lt_plan(LtKey{tb, ta, n, m, k, ldb, lda, ldc, batch, sb, sa, sc, g_bf16_compute,
+                                  alignment_of(b, batch > 1 ? sb : 0), alignment_of(a, batch > 1 ? sa : 0),
+                                  alignment_of(c, batch > 1 ? sc : 0)});
   check(cublasLtMatmul(cublas_lt(), p.op, &alpha, b, p.a, a, p.b, &beta, c, p.c, c, p.c, &p.algo, lt_workspace(),
                        kLtWorkspace, stream()),
         "cublasLtMatmul");

@@ -47,15 +47,26 @@ __global__ void rmsnorm_backward_dx_kernel(const T* dy, const T* x, const T* w, 
   }
 }
 
+// dw[j] += sum_i dy[i, j] x[i, j] rstd[i], the rows in order.
+template <class T>
+__device__ void rmsnorm_dw_column(const T* dy, const T* x, const T* rstd, std::int64_t n, std::int64_t c,
+                                  std::int64_t j, T* dw) {
+  // Explicit roundings (__d*_rn): nvcc would otherwise fuse the multiply and add into an FMA, which
+  // rounds once instead of twice and gives other bits than the host's (x86-64 code without FMA).
+  double acc = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double t =
+        __dmul_rn(__dmul_rn(static_cast<double>(dy[i * c + j]), static_cast<double>(x[i * c + j])),
+                  static_cast<double>(rstd[i]));
+    acc = __dadd_rn(acc, t);
+  }
+  dw[j] = static_cast<T>(__dadd_rn(static_cast<double>(dw[j]), acc));
+}
+
 template <class T>
 __global__ void rmsnorm_backward_dw_kernel(const T* dy, const T* x, const T* rstd, std::int64_t n,
                                            std::int64_t c, T* dw) {
-  const std::int64_t j = first_index();
-  if (j >= c) return;
-  double acc = 0.0;
-  for (std::int64_t i = 0; i < n; ++i)
-    acc += static_cast<double>(dy[i * c + j]) * static_cast<double>(x[i * c + j]) * static_cast<double>(rstd[i]);
-  dw[j] = static_cast<T>(static_cast<double>(dw[j]) + acc);
+  for (std::int64_t j = first_index(); j < c; j += grid_stride()) rmsnorm_dw_column(dy, x, rstd, n, c, j, dw);
 }
 
 }  // namespace
@@ -68,8 +79,8 @@ void rmsnorm_forward(const T* x, const T* w, double eps, std::int64_t n, std::in
 }
 
 template <class T>
-void rmsnorm_backward(const T* dy, const T* x, const T* w, const T* rstd, std::int64_t n, std::int64_t c, T* dx,
-                      T* dw) {
+void rmsnorm_backward(const T* dy, const T* x, const T* w, const T* rstd, std::int64_t n, std::int64_t c,
+                      T* dx, T* dw) {
   if (n == 0 || c == 0) return;
   // dw first: dx may not alias dy or x, but the order keeps the host's read-before-write sequence.
   rmsnorm_backward_dw_kernel<T><<<grid_for(c), kBlock, 0, stream()>>>(dy, x, rstd, n, c, dw);
