@@ -48,7 +48,7 @@ double bare_sgemm_rate(const std::vector<std::pair<kernels::GemmShape, std::int6
 
 BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64_t steps, MPI_Comm comm) {
   const ModelConfig& mc = cfg.model;
-  const Device device = select_train_device(cfg.train, comm);
+  const Device device = select_train_device(cfg, comm);
   const bool gpu = device == Device::Cuda;
   Olmo2 model(mc, DType::F32, {}, device);
   model.init(cfg.train.seed);

@@ -100,7 +100,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
   BatchLoader loader(train_shard, T, tc.seed, BatchOrder::Shuffled);
   BatchLoader val_loader(val_shard, T, 0, BatchOrder::Sequential);
 
-  const Device device = select_train_device(tc, grid.world());
+  const Device device = select_train_device(cfg, grid.world());
   Olmo2 model(mc, DType::F32, spec, device);
   model.init(tc.seed);
   model.set_linear_quant(make_qat(cfg.quant));  // QuEST QAT when [quant] qat = "quest"; else exact
