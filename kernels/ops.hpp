@@ -96,6 +96,14 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
 // is sqrt of the sum over all gradient tensors.
 double sum_squares(const Tensor& x);
 
+// ---- Scion's linear minimisation oracles (LIONS-EPFL/scion scion.py) ---------------------------------
+// out = f * sign(x) element-wise (0 where x is 0 or NaN): the Sign LMO. out may be x.
+void sign_scaled(const Tensor& x, double f, Tensor& out);
+// x 2-D [R, C] (1-D: one row). axis 1: each row divided by gain * rms(row) + eps; axis 0: each column by
+// gain * rms(column) + eps; rms = sqrt(mean of squares), in fp64. The ColNorm and BiasRMS LMOs. out may
+// be x.
+void rms_normalize(const Tensor& x, int axis, double gain, double eps, Tensor& out);
+
 // ---- gradient accumulation in fp64 ----------------------------------------------------------------
 // acc (f64) += x (f32), then x = 0: folds one micro-batch's gradient into an fp64 accumulator.
 void fold_f64(Tensor& x, Tensor& acc);

@@ -7,6 +7,8 @@
 #     scripts/gpu-check.sh --make-bundle
 #   On the GPU machine, from the repository root (with .offline/ copied along):
 #     scripts/gpu-check.sh [--bundle .offline/bundle.tar] [--results FILE]
+#   Anywhere (no GPU needed): scripts/gpu-check.sh --dry-run prints every step with its time limit and
+#   command instead of running it, then the summary table as it looks with no results.
 #
 # Steps: gpu (nvidia-smi), deps (unpack the offline bundle into /tmp/quopt-deps), configure + build (cuda
 # preset, the GPU's own architecture), gpu-tests (ctest -L gpu with QUOPT_REQUIRE_GPU=1: a skip fails),
@@ -22,12 +24,14 @@ BUNDLE=.offline/bundle.tar
 RESULTS=${OUT:+$OUT/gpu-check.txt}
 RESULTS=${RESULTS:-build/gpu-check/results.txt}
 MAKE_BUNDLE=0
+DRY_RUN=0
 while (($#)); do
   case $1 in
     --bundle) BUNDLE=$2; shift 2 ;;
     --results) RESULTS=$2; shift 2 ;;
     --make-bundle) MAKE_BUNDLE=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --dry-run) DRY_RUN=1; shift ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "gpu-check.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,6 +47,9 @@ if ((MAKE_BUNDLE)); then
   grep -qx '/.offline/' .git/info/exclude 2>/dev/null || echo '/.offline/' >> .git/info/exclude
   exec "$maker" "$ROOT/.offline/bundle" "${extra[@]}"
 fi
+
+# The optimizers with a CUDA path (src/optim/optimizer.cpp make_optimizer), benchmarked against AdamW.
+GPU_OPTIMIZERS="adamw muon scion shampoo soap"
 
 LOGDIR=$(dirname "$RESULTS")/gpu-check-logs
 mkdir -p "$(dirname "$RESULTS")" "$LOGDIR"
@@ -62,6 +69,10 @@ step() {
     return 1
   fi
   ((limit > left)) && limit=$left
+  if ((DRY_RUN)); then
+    say "DRY   $name  (limit $limit s): $*"
+    return 0
+  fi
   timeout --kill-after=10 "$limit" bash -c "$*" > "$LOGDIR/$name.log" 2>&1
   rc=$?
   if ((rc == 0)); then
@@ -76,7 +87,7 @@ step() {
 
 say "quopt gpu-check  $(date -u +%Y-%m-%dT%H:%M:%SZ)  revision $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
 step gpu 30 "nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv,noheader" &&
-  say "gpu: $(head -n1 "$LOGDIR/gpu.log")"
+  [[ -f $LOGDIR/gpu.log ]] && say "gpu: $(head -n1 "$LOGDIR/gpu.log")"
 CC=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d ' .')
 ARCH=${CC:-90}
 GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1)
@@ -92,8 +103,10 @@ else
 fi
 
 JOBS=$(nproc)
+# quopt and every gpu-label test (tests/gpu/test_*.cpp), nothing else: the other tests are the CPU suite's.
+GPU_TESTS=$(cd tests/gpu && ls test_*.cpp | sed 's/\.cpp$//' | tr '\n' ' ')
 step configure 120 "cmake --preset cuda -DCMAKE_CUDA_ARCHITECTURES=$ARCH -DQUOPT_ENABLE_TESTS=ON" &&
-  step build 240 "cmake --build build/cuda -j$JOBS --target quopt test_cuda_ops test_cuda_model"
+  step build 240 "cmake --build build/cuda -j$JOBS --target quopt $GPU_TESTS"
 BUILT=$?
 
 if ((BUILT == 0)); then
@@ -108,7 +121,7 @@ for m in 50m 125m; do
   step "bench-torch-$m" 120 "python3 tests/reference/gpu_bench.py --model olmo2-$m --steps 10"
 done
 if ((BUILT == 0)); then
-  step bench-optimizers 60 "build/cuda/quopt bench inputs/runs/gpu-bench-50m.toml --steps 5 --optimizers adamw muon"
+  step bench-optimizers 90 "build/cuda/quopt bench inputs/runs/gpu-bench-50m.toml --steps 5 --optimizers $GPU_OPTIMIZERS"
 fi
 
 # Summary: tokens/s of both, their ratio, and MFU = model FLOP/s / the GPU's dense bf16 peak.
