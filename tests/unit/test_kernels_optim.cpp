@@ -107,6 +107,28 @@ TEST_P(OptimOps, BlocksCopyOutAndAddIn) {
   expect_error([&] { kernels::add_block(full, 0, 6, block, 1.0); }, {"add_block", "outside"});
 }
 
+TEST_P(OptimOps, GathersAndColumnDots) {
+  Tensor a = randn({4, 6}, 17, dt()), b = randn({4, 6}, 18, dt());
+  const std::vector<std::int64_t> cols = {5, 0, 0, 2, 1, 4}, rows = {3, 3, 0, 1};
+  Tensor gc = Tensor::empty({4, 6}, dt()), gr = Tensor::empty({4, 6}, dt());
+  kernels::gather_columns(a, cols, gc);
+  kernels::gather_rows(a, rows, gr);
+  for (std::int64_t i = 0; i < 4; ++i)
+    for (std::int64_t j = 0; j < 6; ++j) {
+      EXPECT_EQ(gc.item(i * 6 + j), a.item(i * 6 + cols[static_cast<std::size_t>(j)]));
+      EXPECT_EQ(gr.item(i * 6 + j), a.item(rows[static_cast<std::size_t>(i)] * 6 + j));
+    }
+  const std::vector<double> d = kernels::column_dots(a, b);
+  ASSERT_EQ(d.size(), 6u);
+  for (std::int64_t j = 0; j < 6; ++j) {
+    double want = 0.0;
+    for (std::int64_t i = 0; i < 4; ++i) want += a.item(i * 6 + j) * b.item(i * 6 + j);
+    EXPECT_EQ(d[static_cast<std::size_t>(j)], want);  // the same order, in double
+  }
+  expect_error([&] { kernels::gather_rows(a, {0, 1, 2, 4}, gr); }, {"gather_rows", "index 4"});
+  expect_error([&] { kernels::gather_columns(a, {0, 1}, gc); }, {"gather_columns", "2 indices"});
+}
+
 TEST_P(OptimOps, EighReconstructsWithOrthonormalAscendingEigenpairs) {
   const std::int64_t n = 24;
   const Tensor a = testing::random_spd(n, 9, dt());
