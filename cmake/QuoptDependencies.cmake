@@ -1,6 +1,7 @@
 # Finds quopt's dependencies the standard way and exposes each as one imported target:
-#   MPI::MPI_CXX, quopt::hdf5, quopt::kokkos, quopt::blas, quopt::sentencepiece, toml11::toml11, CLI11::CLI11, GTest,
-#   nlohmann_json::nlohmann_json, quopt::pcre2
+#   MPI::MPI_CXX, quopt::hdf5, quopt::kokkos, quopt::blas, quopt::sentencepiece, toml11::toml11,
+#   nlohmann_json::nlohmann_json, quopt::pcre2, quopt::xxhash, CLI11::CLI11, GTest
+# The versions each is built and tested with are in docs/spack.md ("Tested versions").
 include(CheckSymbolExists)
 
 find_package(MPI REQUIRED COMPONENTS C CXX)
@@ -59,7 +60,10 @@ foreach(dir ${QUOPT_CBLAS_INCLUDE_DIR} ${QUOPT_LAPACKE_INCLUDE_DIR})
 endforeach()
 
 # --- SentencePiece -----------------------------------------------------------------
-pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
+# 0.1.97 is the first SentencePiece whose API takes std::string_view (Encode; before: its own
+# absl::string_view class); SetRandomGeneratorSeed and the trainer's `minloglevel` date from 0.1.94.
+# src/io/tokenizer.cpp compiles against the headers of 0.1.97 through 0.2.0 and not of 0.1.91-0.1.96.
+pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece>=0.1.97)
 add_library(quopt::sentencepiece INTERFACE IMPORTED)
 target_link_libraries(quopt::sentencepiece INTERFACE PkgConfig::SENTENCEPIECE)
 find_library(QUOPT_SPM_TRAIN_LIB NAMES sentencepiece_train)
@@ -79,7 +83,14 @@ add_library(quopt::pcre2 INTERFACE IMPORTED)
 target_link_libraries(quopt::pcre2 INTERFACE PkgConfig::PCRE2)
 target_compile_definitions(quopt::pcre2 INTERFACE PCRE2_CODE_UNIT_WIDTH=8)
 
+# --- xxHash: checkpoint checksums. It installs a pkg-config file (Debian's libxxhash-dev and Spack's
+# xxhash alike), no CMake package.
+pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash>=0.8)
+add_library(quopt::xxhash INTERFACE IMPORTED)
+target_link_libraries(quopt::xxhash INTERFACE PkgConfig::XXHASH)
+
 # --- TOML, CLI, tests --------------------------------------------------------------------
+# toml11 3.7 through 4.x: src/io/toml_compat.hpp picks the API by TOML11_VERSION_MAJOR.
 find_package(toml11 REQUIRED)
 set_package_properties(toml11 PROPERTIES TYPE REQUIRED PURPOSE "configuration files")
 find_package(CLI11 REQUIRED)

@@ -15,7 +15,10 @@
 #include "app/model_eval.hpp"
 #include "app/trained_arithmetic.hpp"
 #include "core/error.hpp"
+#include "core/finite.hpp"
 #include "core/log.hpp"
+#include "io/run_file_update.hpp"
+#include "io/run_lock.hpp"
 #include "kernels/ops.hpp"
 #include "quant/ptq.hpp"
 
@@ -35,6 +38,8 @@ std::unique_ptr<Olmo2> recorded_quantized_model(const RunConfig& cfg, const std:
     const std::string err = root + p.name + "_error";
     if (!f.exists(err)) continue;  // not quantized (embedding, head, gains, layers not selected)
     const Tensor e = f.read(err, p.value.shape(), p.value.dtype());
+    const std::string bad = describe_nonfinite({{"/" + err, e}});
+    QUOPT_CHECK(bad.empty(), run_file, ": ", bad, "; run `quopt ptq ... --scheme ", s.name, "` again");
     kernels::axpy(-1.0, e, p.value);  // Q(W) = W - (W - Q(W))
   }
   f.close();
@@ -49,6 +54,8 @@ std::unique_ptr<Olmo2> recorded_quantized_model(const RunConfig& cfg, const std:
 int cmd_analyze(const CommonArgs& a, const std::string& run_dir,
                 const std::vector<std::string>& scheme_names) {
   const LoadedConfig lc = load_config(a);
+  const RunLock lock =
+      RunLock::acquire(run_dir, command_text(a), MPI_COMM_WORLD, false);  // one writer of run.h5
   const RunConfig& cfg = lc.run;
   const std::vector<std::string>& names = scheme_names.empty() ? cfg.quant.schemes : scheme_names;
   std::vector<QuantScheme> schemes;
@@ -58,12 +65,12 @@ int cmd_analyze(const CommonArgs& a, const std::string& run_dir,
   if (trained.qat() && !scheme_names.empty()) reject_ptq_of_qat(trained, run_file, "quopt analyze --quant");
   auto fp = load_trained_model(cfg, run_file);
   const Tensor tokens = calibration_batches(cfg).front();
+  RunFileUpdate update(run_file, MPI_COMM_WORLD);  // run.h5 changes only once every result is written
   auto analyze = [&](const std::string& group, Olmo2& q) {
     const AnalysisResult r = analyze_model(*fp, q, tokens, {}, MPI_COMM_WORLD);
-    H5File f = H5File::open_rw(run_file, MPI_COMM_WORLD);
+    H5File& f = update.file();
     write_analysis(f, group, r);
     if (trained.qat()) f.set_attr("analysis/" + group, "arithmetic", trained.name());
-    f.close();
     log_info(group, ": R_L ", r.R_L, ", MMR mean ", r.mmr_mean, " max ", r.mmr_max, " (max-to-mean: mean ",
              r.mmr_tomean_mean, " max ", r.mmr_tomean_max, "), kurtosis mean ", r.kurtosis_mean, " max ",
              r.kurtosis_max, " (", r.modules.size(), " modules, ", r.layers.size(), " linear layers, ",
@@ -77,12 +84,14 @@ int cmd_analyze(const CommonArgs& a, const std::string& run_dir,
     auto q = load_trained_model(cfg, run_file);  // as trained
     fp->set_linear_quant(nullptr);               // the latent weights, exact arithmetic
     analyze("qat", *q);
+    update.commit();
     return 0;
   }
   for (const QuantScheme& s : schemes) {
     auto q = recorded_quantized_model(cfg, run_file, s);
     analyze(s.name, *q);
   }
+  update.commit();
   return 0;
 }
 

@@ -16,6 +16,8 @@
 #include "app/trained_arithmetic.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "io/run_file_update.hpp"
+#include "io/run_lock.hpp"
 #include "kernels/ops.hpp"
 #include "quant/ptq.hpp"
 
@@ -61,6 +63,8 @@ void record_activations(H5File& f, const std::string& root, Olmo2& fp, const Olm
 
 int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& scheme_names) {
   const LoadedConfig lc = load_config(a);
+  const RunLock lock =
+      RunLock::acquire(run_dir, command_text(a), MPI_COMM_WORLD, false);  // one writer of run.h5
   const RunConfig& cfg = lc.run;
   const std::vector<std::string>& names = scheme_names.empty() ? cfg.quant.schemes : scheme_names;
   std::vector<QuantScheme> schemes;
@@ -76,7 +80,8 @@ int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<s
 
   const EvalResult fp_result = evaluate_model(*fp, data, cfg);
   log_info("full precision: ", describe(fp_result));
-  H5File f = H5File::open_rw(run_file, MPI_COMM_WORLD);
+  RunFileUpdate update(run_file, MPI_COMM_WORLD);  // run.h5 changes only once everything is written
+  H5File& f = update.file();
   write_eval(f, "eval", fp_result);
   f.set_attr("eval", "arithmetic", trained.name());
   for (const QuantScheme& s : schemes) {
@@ -102,7 +107,7 @@ int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<s
     for (const auto& t : o.scales) f.write_tensor(root + "/weights/" + t.name, t.tensor, 0);
     record_activations(f, root, *fp, *q, calib.front(), cfg.quant.layers, cfg.quant.record_rows);
   }
-  f.close();
+  update.commit();
   log_info(
       "wrote /eval and /quant/{",
       [&] {
@@ -117,6 +122,8 @@ int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<s
 int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string& scheme,
              const std::string& logits_file) {
   const LoadedConfig lc = load_config(a);
+  const RunLock lock =
+      RunLock::acquire(run_dir, command_text(a), MPI_COMM_WORLD, false);  // one writer of run.h5
   const RunConfig& cfg = lc.run;
   const std::string run_file = run_dir + "/run.h5";
   const TrainedArithmetic trained = read_trained_arithmetic(run_file, cfg);
@@ -136,11 +143,14 @@ int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string&
     group = "quant/" + s.name + "/eval";
   }
   const EvalResult r = evaluate_model(*model, data, cfg);
-  log_info(!scheme.empty() ? scheme : trained.qat() ? "as trained (" + trained.name() + ")" : "full precision", ": ", describe(r));
-  H5File f = H5File::open_rw(run_file, MPI_COMM_WORLD);
-  write_eval(f, group, r);
-  if (!ptq) f.set_attr(group, "arithmetic", trained.name());
-  f.close();
+  log_info(!scheme.empty() ? scheme
+           : trained.qat() ? "as trained (" + trained.name() + ")"
+                           : "full precision",
+           ": ", describe(r));
+  RunFileUpdate update(run_file, MPI_COMM_WORLD);  // run.h5 changes only once everything is written
+  write_eval(update.file(), group, r);
+  if (!ptq) update.file().set_attr(group, "arithmetic", trained.name());
+  update.commit();
   if (!logits_file.empty()) write_token_outputs(logits_file, *model, data, cfg, run_dir, scheme);
   return 0;
 }

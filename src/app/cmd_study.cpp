@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "app/commands.hpp"
+#include "app/signals.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "io/h5file.hpp"
@@ -67,6 +68,12 @@ int run_stage(const StudyPlan& plan, const StudyRun& run, const std::string& sta
   log_info("study: run ", run.index, " (", run.name, ") ", stage);
   CommonArgs a;
   a.config = cfg;
+  a.args = {"study", "run", "(stage " + stage + " of " + run.dir + ")"};
+  // A signal checkpoints training; any other stage ends on it as usual (app/signals.hpp).
+  if (stage == "train")
+    install_stop_handlers();
+  else
+    release_stop_handlers();
   if (stage == "train") return cmd_train(a, "auto");
   if (stage == "ptq") return cmd_ptq(a, run.dir, plan.ptq_schemes);
   if (stage == "analyze") return cmd_analyze(a, run.dir, plan.ptq_schemes);

@@ -10,13 +10,22 @@ struct CommonArgs {
   std::string config;             // CONFIG.toml
   std::vector<std::string> sets;  // --set key=value
   std::string out;                // --out DIR (overrides output.dir)
+  bool out_given = false;         // --out was on the command line (an empty DIR is an error)
+  // The command line after the program name: every rank must have the same (io/config_agreement), and
+  // it names the holder of a run directory's lock.
+  std::vector<std::string> args;
 };
+
+// The command line as one string, for messages ("quopt train run.toml --out runs/a").
+std::string command_text(const CommonArgs& a);
 
 int cmd_tokenize(const CommonArgs& a);
 // Exit status of a training run stopped by SIGTERM/SIGUSR1 after writing its checkpoint
 // (EX_TEMPFAIL from sysexits.h: "try again later", i.e. resume).
 inline constexpr int kExitInterrupted = 75;
-int cmd_train(const CommonArgs& a, const std::string& resume);
+// allow_change: --allow-config-change KEY... (keys that may differ from the checkpoint's config).
+int cmd_train(const CommonArgs& a, const std::string& resume,
+              const std::vector<std::string>& allow_change = {});
 int cmd_info(const CommonArgs& a);
 struct BenchArgs {
   std::int64_t steps = 5;

@@ -3,12 +3,18 @@
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "app/commands.hpp"
+#include "app/signals.hpp"
+#include "core/edit_distance.hpp"
 #include "core/error.hpp"
 #include "core/runtime.hpp"
+#include "io/h5file.hpp"
 #include "kernels/backend.hpp"
+#include "parallel/collective_error.hpp"
 #include "quopt/version.hpp"
 
 namespace {
@@ -22,9 +28,40 @@ void add_common(CLI::App* sub, quopt::app::CommonArgs& a, bool with_out) {
   if (with_out) sub->add_option("--out", a.out, "output directory (overrides output.dir)");
 }
 
+// "unknown command 'trian'; did you mean 'train'?" when the first argument is a misspelt subcommand
+// (CLI11 would only say that a subcommand is required); "" otherwise.
+std::string unknown_command(const CLI::App& app, int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return {};
+  std::vector<std::string> names;
+  for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    names.push_back(sub->get_name());
+  const std::string word = argv[1];
+  for (const auto& n : names)
+    if (n == word) return {};
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  const auto near = quopt::closest_word(word, names);
+  return quopt::cat("unknown command '", word, "'",
+                    near ? "; did you mean '" + *near + "'?" : std::string("."), " The commands are: ", list,
+                    " (quopt --help describes them)");
+}
+
+// Ends the process with `code`. When HDF5 was left half-closed by a failed write (a full disk), its own
+// shutdown inside MPI_Finalize would crash (io/h5file.hpp), so the process ends without it; the error
+// has been reported and every file written under a temporary name was removed.
+[[noreturn]] void finish(int code) {
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  std::_Exit(code);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First of all, before MPI and Kokkos start (which takes a while): a SIGTERM/SIGUSR1 from now on
+  // is caught, never the default "terminate without a checkpoint" (app/signals.hpp).
+  quopt::app::install_stop_handlers();
   quopt::Runtime runtime(argc, argv);
   quopt::kernels::init_backends();  // registers the CUDA allocator when a GPU is visible
   CLI::App app{"quopt: train OLMo2 models with six optimizers, quantize them and analyse the damage"};
@@ -38,10 +75,18 @@ int main(int argc, char** argv) {
   auto* c_train = app.add_subcommand("train", "train a model (writes DIR/run.h5 and DIR/metrics.jsonl)");
   add_common(c_train, train, true);
   std::string resume = "never";
+  std::vector<std::string> allow_change;
   c_train->add_option(
       "--resume", resume,
-      "auto: continue from the newest complete checkpoint in the output directory (start fresh "
-      "if there is none); PATH: from that checkpoint; never (default)");
+      "auto: continue from the newest usable checkpoint in the output directory (start fresh if there is "
+      "none); PATH: from that checkpoint; never (default)");
+  c_train
+      ->add_option("--allow-config-change", allow_change,
+                   "on resume, accept that config KEY differs from the checkpoint's (repeatable; recorded in "
+                   "run.h5; keys that may always change: docs/reliability.md)")
+      ->type_name("KEY")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   auto* c_info = app.add_subcommand("info", "print a model's parameter counts and FLOPs per token");
   add_common(c_info, info, false);
   auto* c_bench =
@@ -108,35 +153,49 @@ int main(int argc, char** argv) {
   c_run->add_option("--index", index, "run index from `quopt study plan` (default: every run)");
   c_run->add_option("--stage", stage, "train, ptq, analyze or all (default)");
 
+  if (const std::string unknown = unknown_command(app, argc, argv); !unknown.empty()) {
+    if (runtime.rank() == 0) std::cerr << "quopt: error: " << unknown << std::endl;
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return runtime.rank() == 0 ? app.exit(e) : (e.get_exit_code() == 0 ? 0 : 2);
   }
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  for (auto* a : {&tok, &train, &info, &bench, &ptq, &eval, &analyze, &exp}) a->args = args;
+  train.out_given = c_train->count("--out") > 0;
+  // Only training turns a signal into a checkpoint; every other command ends on it as usual.
+  if (!*c_train && !*c_run) quopt::app::release_stop_handlers();
 
+  int code = 0;
   try {
-    if (*c_tok) return quopt::app::cmd_tokenize(tok);
-    if (*c_train) return quopt::app::cmd_train(train, resume);
-    if (*c_info) return quopt::app::cmd_info(info);
-    if (*c_bench) return quopt::app::cmd_bench(bench, bench_args);
-    if (*c_ptq) return quopt::app::cmd_ptq(ptq, run_dir, schemes);
-    if (*c_eval) return quopt::app::cmd_eval(eval, run_dir, eval_scheme, logits_file);
-    if (*c_export) return quopt::app::cmd_export(exp, run_dir, hf_dir, export_scheme);
-    if (*c_import) return quopt::app::cmd_import(hf_dir, import_out);
-    if (*c_analyze) return quopt::app::cmd_analyze(analyze, run_dir, schemes);
-    if (*c_plan) return quopt::app::cmd_study_plan(study_file, count_only);
-    if (*c_run) return quopt::app::cmd_study_run(study_file, index, stage);
+    if (*c_tok) code = quopt::app::cmd_tokenize(tok);
+    if (*c_train) code = quopt::app::cmd_train(train, resume, allow_change);
+    if (*c_info) code = quopt::app::cmd_info(info);
+    if (*c_bench) code = quopt::app::cmd_bench(bench, bench_args);
+    if (*c_ptq) code = quopt::app::cmd_ptq(ptq, run_dir, schemes);
+    if (*c_eval) code = quopt::app::cmd_eval(eval, run_dir, eval_scheme, logits_file);
+    if (*c_export) code = quopt::app::cmd_export(exp, run_dir, hf_dir, export_scheme);
+    if (*c_import) code = quopt::app::cmd_import(hf_dir, import_out);
+    if (*c_analyze) code = quopt::app::cmd_analyze(analyze, run_dir, schemes);
+    if (*c_plan) code = quopt::app::cmd_study_plan(study_file, count_only);
+    if (*c_run) code = quopt::app::cmd_study_run(study_file, index, stage);
+  } catch (const quopt::CollectiveError& e) {  // every rank has it: report once, end together
+    if (runtime.rank() == 0) std::cerr << "quopt: error: " << e.what() << std::endl;
+    code = 2;
   } catch (const quopt::Error& e) {
     if (runtime.size() > 1) {
       std::cerr << "quopt: error (rank " << runtime.rank() << "): " << e.what() << std::endl;
       MPI_Abort(MPI_COMM_WORLD, 2);  // one failing rank stops the whole job, never a hang
     }
     std::cerr << "quopt: error: " << e.what() << std::endl;
-    return 2;
+    code = 2;
   } catch (const std::exception& e) {
     std::cerr << "quopt: internal error (rank " << runtime.rank() << "): " << e.what() << std::endl;
     if (runtime.size() > 1) MPI_Abort(MPI_COMM_WORLD, 3);
-    return 3;
+    code = 3;
   }
-  return 0;
+  if (quopt::H5File::library_damaged()) finish(code);
+  return code;
 }

@@ -12,6 +12,12 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
+// A memory allocation that failed; callers that know which config keys sized it add them (the trainer).
+class OutOfMemory : public Error {
+ public:
+  explicit OutOfMemory(const std::string& what) : Error(what) {}
+};
+
 // Concatenates its arguments with operator<< (GCC 12 has no <format>).
 template <class... Args>
 std::string cat(Args&&... args) {

@@ -14,9 +14,15 @@ Runtime::Runtime(int& argc, char**& argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
   set_log_rank(rank_);
+  // Kokkos 3.7 introduced InitializationSettings and deprecated InitArguments, which 4.0 removed
+  // (Kokkos CHANGELOG 3.7.00 and 4.0.00); Debian 12 ships 3.4.1, Spack offers up to 4.7.
+#if KOKKOS_VERSION >= 30700
+  Kokkos::initialize(Kokkos::InitializationSettings().set_disable_warnings(true));
+#else
   Kokkos::InitArguments args;
   args.disable_warnings = true;
   Kokkos::initialize(args);
+#endif
 }
 
 Runtime::~Runtime() {

@@ -73,7 +73,7 @@ Storage::Storage(std::size_t bytes, Device dev) : bytes_(bytes), device_(dev) {
   const std::size_t n = bytes == 0 ? kHostAlignment : bytes;
   if (dev == Device::Host) {
     ptr_ = std::aligned_alloc(kHostAlignment, (n + kHostAlignment - 1) / kHostAlignment * kHostAlignment);
-    if (!ptr_) fail("out of host memory allocating ", bytes, " bytes");
+    if (!ptr_) throw OutOfMemory(cat("out of host memory allocating ", bytes, " bytes"));
   } else {
     const auto& a = g_allocators[static_cast<int>(dev)];
     QUOPT_CHECK(a.alloc, "device ", device_name(dev), " is not available in this build or on this machine");

@@ -12,9 +12,9 @@
 #include <sstream>
 #include <system_error>
 
-#include <toml.hpp>
-
+#include "core/edit_distance.hpp"
 #include "core/error.hpp"
+#include "io/toml_compat.hpp"
 
 namespace quopt {
 
@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // TOML values with std::map tables so that tables are walked (and errors reported) deterministically.
-using TomlValue = toml::basic_value<toml::discard_comments, std::map, std::vector>;
+using TomlValue = toml_compat::Value;
 
 std::string_view trim(std::string_view s) {
   const auto first = s.find_first_not_of(" \t\r\n");
@@ -40,20 +40,6 @@ std::string section_of(std::string_view key) {
 std::string last_component(std::string_view key) {
   const auto dot = key.rfind('.');
   return std::string(dot == std::string_view::npos ? key : key.substr(dot + 1));
-}
-
-std::size_t levenshtein(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t subst = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
 }
 
 bool is_bare_key_char(char c) {
@@ -243,16 +229,43 @@ const char* toml_type_name(const TomlValue& v) {
 
 std::string toml_value_text(const TomlValue& v) {
   if (v.is_table()) return "a table";
-  std::ostringstream os;
-  os << v;
-  std::string s(trim(os.str()));
+  std::string s(trim(toml_compat::text_of(v)));
   if (s.size() > 80) s = s.substr(0, 77) + "...";
   return s;
 }
 
 std::string where(const std::string& file, const TomlValue& v) {
-  const auto line = v.location().line();
+  const auto line = toml_compat::line_of(v);
   return line > 0 ? cat(file, ":", line) : file;
+}
+
+// toml11 3.x reads integer literals with operator>>, which silently caps a value beyond 64 bits at
+// INT64_MAX/INT64_MIN (TOML 1.0 requires an error; toml11 4 reports one). For a value at the cap this
+// re-reads the literal from the source line and returns true when it does not fit.
+bool integer_literal_overflows([[maybe_unused]] const TomlValue& v) {
+#if TOML11_VERSION_MAJOR < 4
+  const std::int64_t x = v.as_integer();
+  if (x != std::numeric_limits<std::int64_t>::max() && x != std::numeric_limits<std::int64_t>::min())
+    return false;
+  const auto loc = v.location();
+  if (loc.column() < 1 || loc.column() - 1 >= loc.line_str().size()) return false;
+  std::string tok = loc.line_str().substr(loc.column() - 1, loc.region());
+  tok.erase(std::remove(tok.begin(), tok.end(), '_'), tok.end());
+  const bool negative = !tok.empty() && tok[0] == '-';
+  if (!tok.empty() && (tok[0] == '-' || tok[0] == '+')) tok.erase(0, 1);
+  int base = 10;
+  if (tok.size() > 2 && tok[0] == '0' && (tok[1] == 'x' || tok[1] == 'o' || tok[1] == 'b')) {
+    base = tok[1] == 'x' ? 16 : (tok[1] == 'o' ? 8 : 2);
+    tok.erase(0, 2);
+  }
+  std::uint64_t mag = 0;
+  const auto [p, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), mag, base);
+  if (ec == std::errc::result_out_of_range) return true;
+  const std::uint64_t limit = negative ? std::uint64_t{1} << 63 : (std::uint64_t{1} << 63) - 1;
+  return ec == std::errc() && mag > limit;
+#else
+  return false;
+#endif
 }
 
 // Converts a TOML value to the key's type (ints are accepted for floats); throws with the type seen.
@@ -261,6 +274,9 @@ ConfigValue from_toml(const KeySpec& spec, const TomlValue& v, const std::string
     fail(origin, ": key '", spec.key, "' expects ", key_type_name(spec.type), ", got ", toml_value_text(v),
          " (", toml_type_name(v), ")");
   };
+  if (v.is_integer() && integer_literal_overflows(v))
+    fail(origin, ": key '", spec.key,
+         "' has an integer that does not fit in 64 bits (TOML integers are 64-bit)");
   switch (spec.type) {
     case KeyType::Int:
       if (v.is_integer()) return static_cast<std::int64_t>(v.as_integer());
@@ -274,7 +290,7 @@ ConfigValue from_toml(const KeySpec& spec, const TomlValue& v, const std::string
       return wrong();
     case KeyType::String:
     case KeyType::Path:
-      if (v.is_string()) return v.as_string().str;
+      if (v.is_string()) return toml_compat::string_of(v);
       return wrong();
     case KeyType::StringList:
     case KeyType::PathList: {
@@ -282,7 +298,7 @@ ConfigValue from_toml(const KeySpec& spec, const TomlValue& v, const std::string
       std::vector<std::string> out;
       for (const auto& e : v.as_array()) {
         if (!e.is_string()) return wrong();
-        out.push_back(e.as_string().str);
+        out.push_back(toml_compat::string_of(e));
       }
       return out;
     }
@@ -293,7 +309,7 @@ ConfigValue from_toml(const KeySpec& spec, const TomlValue& v, const std::string
 TomlValue parse_toml_text(const std::string& text, const std::string& name) {
   std::istringstream is(text);
   try {
-    return toml::parse<toml::discard_comments, std::map, std::vector>(is, name);
+    return toml_compat::parse(is, name);
   } catch (const std::exception& e) {
     fail(name, ": TOML syntax error: ", e.what());
   }
@@ -308,12 +324,12 @@ std::string parse_set_string(std::string_view text, const std::string& origin, c
     TomlValue root;
     try {
       std::istringstream is("v = " + std::string(text));
-      root = toml::parse<toml::discard_comments, std::map, std::vector>(is, "--set");
+      root = toml_compat::parse(is, "--set");
     } catch (const std::exception&) {
       fail(origin, ": key '", spec.key, "' got a malformed quoted string ", std::string(text),
            "; write it without quotes or as a valid TOML string");
     }
-    return root.as_table().at("v").as_string().str;
+    return toml_compat::string_of(root.as_table().at("v"));
   }
   return std::string(text);
 }
@@ -373,7 +389,7 @@ ConfigValue parse_set_value(const KeySpec& spec, std::string_view text, const st
         TomlValue root;
         try {
           std::istringstream is("v = " + std::string(text));
-          root = toml::parse<toml::discard_comments, std::map, std::vector>(is, "--set");
+          root = toml_compat::parse(is, "--set");
         } catch (const std::exception&) {
           return wrong("a list is either comma-separated (a,b) or a TOML array ([\"a\", \"b\"])");
         }
@@ -381,7 +397,7 @@ ConfigValue parse_set_value(const KeySpec& spec, std::string_view text, const st
         if (!arr.is_array()) return wrong();
         for (const auto& e : arr.as_array()) {
           if (!e.is_string()) return wrong("TOML array entries must be quoted strings");
-          out.push_back(e.as_string().str);
+          out.push_back(toml_compat::string_of(e));
         }
         return out;
       }
@@ -649,14 +665,14 @@ struct ConfigLoader {
       const TomlValue& inc = it->second;
       std::vector<std::string> files;
       if (inc.is_string()) {
-        files.push_back(inc.as_string().str);
+        files.push_back(toml_compat::string_of(inc));
       } else if (inc.is_array()) {
         for (const auto& e : inc.as_array()) {
           if (!e.is_string()) {
             fail(where(display, inc), ": 'include' expects a list of file names (strings), got ",
                  toml_value_text(inc));
           }
-          files.push_back(e.as_string().str);
+          files.push_back(toml_compat::string_of(e));
         }
       } else {
         fail(where(display, inc), ": 'include' expects a list of file names (strings), got ",
@@ -676,6 +692,11 @@ struct ConfigLoader {
 
   void load_file(const fs::path& path, const std::string& display, const std::string& included_from) {
     std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+      fail(included_from.empty() ? "" : included_from + ": ", "config file '", display,
+           "' is a directory, not a TOML file; name a file in it (e.g. ",
+           (fs::path(display) / "config.toml").string(), ")");
+    }
     if (!fs::is_regular_file(path, ec)) {
       if (included_from.empty()) {
         fail("config file '", display, "' not found (looked for ",

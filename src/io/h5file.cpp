@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <climits>
 #include <cstring>
 #include <filesystem>
@@ -13,7 +14,9 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "core/hash.hpp"
 #include "core/log.hpp"
+#include "io/disk_space.hpp"
 
 #ifndef H5_HAVE_PARALLEL
 #error "quopt needs a parallel (MPI) build of HDF5"
@@ -122,16 +125,6 @@ std::string join_path(const std::vector<std::string>& comps, std::size_t n) {
 }
 std::string join_path(const std::vector<std::string>& comps) {
   return join_path(comps, comps.size());
-}
-
-// 64-bit FNV-1a, the same on every rank (std::hash need not be).
-std::uint64_t fnv1a(const std::string& s) {
-  std::uint64_t h = 1469598103934665603ULL;  // FNV offset basis (Fowler/Noll/Vo)
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;  // FNV 64-bit prime
-  }
-  return h;
 }
 
 // Runs f and returns the quopt::Error message it threw, or "" when it did not throw.
@@ -420,7 +413,7 @@ H5File H5File::open_impl(const std::string& path, MPI_Comm comm, int how) {
   hid_t f = -1;
   if (how == kCreate) {
     f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
-    if (f < 0) fail("cannot create HDF5 file '", path, "': ", hdf5_cause());
+    if (f < 0) fail("cannot create HDF5 file '", path, "': ", hdf5_cause(), free_space_note(path));
   } else {
     f = H5Fopen(path.c_str(), how == kRead ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl.get());
     if (f < 0) {
@@ -484,19 +477,53 @@ void H5File::release() noexcept {
   }
 }
 
+namespace {
+bool g_library_damaged = false;
+}  // namespace
+
+bool H5File::library_damaged() {
+  return g_library_damaged;
+}
+
 void H5File::close() {
   if (file_ >= 0) {
-    const herr_t st = H5Fclose(static_cast<hid_t>(file_));
+    const auto id = static_cast<hid_t>(file_);
+    const herr_t st = H5Fclose(id);
     file_ = -1;
     if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
-    if (st < 0) fail("error closing HDF5 file '", path_, "' (data may be incomplete): ", hdf5_cause());
+    if (st < 0) {
+      const std::string cause = hdf5_cause();
+      // HDF5 1.10.8: a failed close leaves the identifier registered but its object freed.
+      if (H5Iis_valid(id) > 0) g_library_damaged = true;
+      H5Eclear2(H5E_DEFAULT);
+      fail("error closing HDF5 file '", path_, "' (data may be incomplete): ", cause, free_space_note(path_));
+    }
+  }
+}
+
+void H5File::discard() noexcept {
+  if (file_ < 0) return;
+  const std::string path = path_;
+  const MPI_Comm comm = comm_;
+  if (rank_ == 0 && ::truncate(path.c_str(), 0) != 0)
+    log_warn("cannot truncate ", path, ": ", std::strerror(errno));
+  if (comm != MPI_COMM_NULL) MPI_Barrier(comm);
+  try {
+    close();
+  } catch (const std::exception&) {
+    // Expected on this path (the write that failed may fail again); the file is removed below.
+  }
+  if (rank_ == 0) {
+    std::error_code ec;
+    fs::remove(path, ec);
+    if (ec) log_warn("cannot remove the incomplete file ", path, ": ", ec.message());
   }
 }
 
 void H5File::flush() {
   require_open("flush");
   if (H5Fflush(static_cast<hid_t>(file_), H5F_SCOPE_GLOBAL) < 0) {
-    fail("cannot flush HDF5 file '", path_, "': ", hdf5_cause());
+    fail("cannot flush HDF5 file '", path_, "': ", hdf5_cause(), free_space_note(path_));
   }
 }
 
@@ -516,7 +543,7 @@ void H5File::agree(const char* op, const std::string& args, const std::string& l
     if (!local_error.empty()) throw Error(local_error);
     return;
   }
-  const std::uint64_t h = fnv1a(args);
+  const std::uint64_t h = fnv1a64(args);
   // One reduction finds both the smallest and largest hash (max h = ~min ~h) and the first failing rank.
   std::array<std::uint64_t, 3> v = {h, ~h,
                                     local_error.empty() ? std::uint64_t{UINT64_MAX} : std::uint64_t(rank_)};
@@ -581,7 +608,7 @@ void H5File::create_dataset(const std::string& path, const Shape& shape, DType d
             H5Dclose);
   if (!ds.valid()) {
     fail("cannot create dataset '", join_path(comps), "' ", dtype_name(dtype), shape_str(shape), " in '",
-         path_, "': ", hdf5_cause());
+         path_, "': ", hdf5_cause(), free_space_note(path_));
   }
 }
 
@@ -592,7 +619,8 @@ void H5File::remove(const std::string& path) {
     comps = split_path(path, path_);
     if (comps.empty()) fail("cannot remove the root group of '", path_, "'; remove its members instead");
     if (probe(file_, path_, comps) == 0)
-      fail("cannot remove '", join_path(comps), "' from '", path_, "': it does not exist (check with exists())");
+      fail("cannot remove '", join_path(comps), "' from '", path_,
+           "': it does not exist (check with exists())");
   });
   agree("remove", cat("remove ", path), err);
   if (H5Ldelete(file_, join_path(comps).c_str(), H5P_DEFAULT) < 0)
@@ -671,7 +699,8 @@ void H5File::write_attr(const std::string& path, const std::string& name, std::i
   const std::int64_t dummy = 0;  // HDF5 wants a non-null buffer even for zero elements
   const void* buf = str ? static_cast<const void*>(&cstr) : (n ? data : &dummy);
   if (H5Awrite(attr.get(), mtype, buf) < 0) {
-    fail("cannot write attribute '", name, "' on '", path, "' in '", path_, "': ", hdf5_cause());
+    fail("cannot write attribute '", name, "' on '", path, "' in '", path_, "': ", hdf5_cause(),
+         free_space_note(path_));
   }
 }
 
@@ -812,7 +841,7 @@ void H5File::write(const std::string& path, const Tensor& t) {
   if (t.numel() == 0) return;
   const Tensor h = t.is_host() ? t : t.to(Device::Host);
   if (H5Dwrite(ds.get(), mem_type(dt), H5S_ALL, H5S_ALL, H5P_DEFAULT, h.raw()) < 0) {
-    fail("cannot write dataset '", path, "' in '", path_, "': ", hdf5_cause());
+    fail("cannot write dataset '", path, "' in '", path_, "': ", hdf5_cause(), free_space_note(path_));
   }
 }
 

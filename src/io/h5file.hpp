@@ -63,6 +63,14 @@ class H5File {
 
   // Collective. Flushes and closes the file; afterwards is_open() is false. No-op when not open.
   void close();
+  // Collective, for the error path of a file being written under a temporary name: closes the file
+  // and removes it, never throwing. Rank 0 first truncates it to 0 bytes so that, on a full disk,
+  // HDF5's final metadata flush finds room and the close succeeds.
+  void discard() noexcept;
+  // True once an H5Fclose failed and left its file half-closed: HDF5 1.10 then keeps an identifier to
+  // a freed file object, which its own shutdown (run by MPI_Finalize) dereferences and crashes on.
+  // main() ends the process without MPI_Finalize when this is set (the error is already reported).
+  static bool library_damaged();
   // Collective. Writes all buffered data and metadata to disk.
   void flush();
 

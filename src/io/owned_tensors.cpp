@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "parallel/collective_error.hpp"
 
 namespace quopt {
 
@@ -106,15 +107,22 @@ void write_owned(H5File& f, MPI_Comm comm, const std::vector<NamedTensor>& mine,
     }
   for (const auto& [name, d] : writers) f.create_dataset(name, d.shape, d.dtype);
   std::ostringstream sums;
+  std::string write_error;  // independent writes fail on one rank only: every rank learns of it below
   for (const auto& t : mine) {
-    if (writers.at(t.name).owner != rank) continue;
-    f.write(t.name, t.tensor);
+    if (writers.at(t.name).owner != rank || !write_error.empty()) continue;
+    try {
+      f.write(t.name, t.tensor);
+    } catch (const Error& e) {
+      write_error = e.what();
+      continue;
+    }
     if (manifest) {
       char hex[17];
       std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(tensor_checksum(t.tensor)));
       sums << t.name << '\t' << hex << '\n';
     }
   }
+  throw_if_any(comm, write_error);
   if (!manifest) return;
   std::vector<std::string> lines;
   for (const auto& part : allgather_strings(comm, sums.str())) {
@@ -128,7 +136,7 @@ void write_owned(H5File& f, MPI_Comm comm, const std::vector<NamedTensor>& mine,
   f.set_attr("/", "manifest", text);
 }
 
-std::string verify_manifest(const H5File& f) {
+std::string verify_manifest(const H5File& f, const TensorCheck& check) {
   if (!f.has_attr("/", "manifest")) return "no manifest attribute";
   std::istringstream in(f.get_attr_string("/", "manifest"));
   std::string line;
@@ -147,6 +155,10 @@ std::string verify_manifest(const H5File& f) {
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(tensor_checksum(t)));
     if (line.substr(tab + 1) != hex) return "checksum mismatch in " + name;
+    if (check) {
+      std::string why = check(name, t);
+      if (!why.empty()) return why;
+    }
     ++n;
   }
   return n ? "" : "empty manifest";

@@ -9,6 +9,7 @@
 // "manifest", so a reader can verify the file end to end.
 #include <mpi.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,10 @@ void write_owned(H5File& f, MPI_Comm comm, const std::vector<NamedTensor>& mine,
 std::uint64_t tensor_checksum(const Tensor& t);
 
 // Reads the "manifest" attribute and checks every listed dataset's checksum. Returns an empty string
-// when the file verifies, else what is wrong (the first bad dataset).
-std::string verify_manifest(const H5File& f);
+// when the file verifies, else what is wrong (the first bad dataset). `check`, when given, also sees
+// every dataset read (name, tensor) and returns what is wrong with it ("" for nothing), so a caller
+// can check contents without reading the file twice.
+using TensorCheck = std::function<std::string(const std::string&, const Tensor&)>;
+std::string verify_manifest(const H5File& f, const TensorCheck& check = {});
 
 }  // namespace quopt

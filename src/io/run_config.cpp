@@ -113,6 +113,10 @@ Schema build_schema() {
   s.add(string_key("train.precision", "fp32", {"fp32", "bf16"},
                    "GEMM precision on cuda: fp32 (strict) or bf16 (tensor cores, fp32 accumulation and "
                    "master weights, as PyTorch AMP / llm.c; docs/cuda.md); the host always computes fp32"));
+  s.add(
+      int_key("train.max_nonfinite_skips", 0, 0, kNone,
+              "steps whose loss or gradient norm is NaN/inf are never applied; this many are skipped (their "
+              "batch is dropped) before the run stops with an error; 0 = stop at the first (quopt choice)"));
 
   // [schedule]: the paper trains with WSD (arXiv 2509.23500).
   s.add(string_key("schedule.name", "wsd", {"wsd", "cosine", "linear", "constant"},
@@ -210,7 +214,8 @@ Schema build_schema() {
 
   // [checkpoint]
   s.add(int_key("checkpoint.every", 0, 0, kNone,
-                "steps between checkpoints; 0 = only at the end and on a termination signal (quopt choice)"));
+                "steps between checkpoints; a checkpoint is also written after the last step and on a "
+                "termination signal (SIGTERM, SIGUSR1); 0 = only those two (quopt choice)"));
   s.add(int_key("checkpoint.keep", 2, 1, kNone,
                 "checkpoints kept on disk, oldest removed first (quopt choice)"));
 
@@ -219,6 +224,10 @@ Schema build_schema() {
       "parallel.pipeline_stages", 1, 1, kNone,
       "pipeline stages; the MPI ranks form a stages x data-parallel grid, so the world size must be a "
       "multiple of it (quopt choice: no pipeline)"));
+  s.add(float_key(
+      "parallel.collective_timeout", 0.0, 0.0, kNone,
+      "seconds one training step (or a validation, a checkpoint write) may take before quopt decides a rank "
+      "is stalled and aborts the job with an error instead of waiting forever; 0 = no limit (quopt choice)"));
 
   // [output]
   s.add(path_key(
@@ -285,6 +294,12 @@ RunConfig make_run_config(const Config& cfg) {
                    describe(cfg, "model.d_model"), ", ", describe(cfg, "model.n_heads"), ")"),
                "RoPE rotates pairs of dimensions, so choose n_heads giving an even head_dim");
   }
+  if (m.mlp_hidden() < 1) {
+    constraint(
+        cat(describe(cfg, "model.mlp_ratio"), " with ", describe(cfg, "model.d_model"),
+            " gives an MLP of width ", m.mlp_hidden(), " (d_model * mlp_ratio rounded to a multiple of 8)"),
+        "raise mlp_ratio so that d_model * mlp_ratio >= 0.5 (4 for relu2, about 8/3 for swiglu)");
+  }
   if (m.n_kv_heads > m.n_heads || m.n_heads % m.n_kv_heads != 0) {
     constraint(
         cat(describe(cfg, "model.n_heads"), " is not a multiple of ", describe(cfg, "model.n_kv_heads")),
@@ -336,6 +351,7 @@ RunConfig make_run_config(const Config& cfg) {
   t.val_batches = cfg.get_int("train.val_batches");
   t.device = cfg.get_string("train.device");
   t.precision = cfg.get_string("train.precision");
+  t.max_nonfinite_skips = cfg.get_int("train.max_nonfinite_skips");
 
   // [schedule]
   ScheduleConfig& sc = rc.schedule;
@@ -374,6 +390,7 @@ RunConfig make_run_config(const Config& cfg) {
   rc.checkpoint.every = cfg.get_int("checkpoint.every");
   rc.checkpoint.keep = cfg.get_int("checkpoint.keep");
   rc.parallel.pipeline_stages = cfg.get_int("parallel.pipeline_stages");
+  rc.parallel.collective_timeout = cfg.get_float("parallel.collective_timeout");
   if (rc.parallel.pipeline_stages > m.n_layers) {
     constraint(cat(describe(cfg, "parallel.pipeline_stages"), " exceeds ", describe(cfg, "model.n_layers")),
                "every pipeline stage needs at least one block: use at most n_layers stages");
@@ -447,7 +464,8 @@ std::string quopt_config_reference() {
       "`n_heads % n_kv_heads == 0`; `batch_size % micro_batch_size == 0`; `warmup_fraction + decay_fraction "
       "<= 1`;\n"
       "`decay_roles` entries are distinct roles; `tokenize.vocab_size <= model.vocab_size`;\n"
-      "`pipeline_stages <= n_layers`. Single-key ranges (e.g. `lr > 0`, Adam betas in [0, 1)) are in the\n"
+      "`pipeline_stages <= n_layers`; `d_model * mlp_ratio` gives an MLP at least 1 wide. Single-key ranges "
+      "(e.g. `lr > 0`, Adam betas in [0, 1)) are in the\n"
       "`allowed` column below and are checked as each file is read.\n"
       "\n"
       "Keys with 0 meaning \"derived\": `model.n_kv_heads` (= n_heads), `train.micro_batch_size` (= "

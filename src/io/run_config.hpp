@@ -38,8 +38,9 @@ struct TrainConfig {
   std::int64_t log_every = 10;
   std::int64_t val_every = 50;
   std::int64_t val_batches = 4;
-  std::string device = "cpu";     // cpu | cuda (one GPU per rank)
-  std::string precision = "fp32";  // fp32 | bf16 (GEMMs in bf16 tensor-core compute on the GPU)
+  std::string device = "cpu";            // cpu | cuda (one GPU per rank)
+  std::string precision = "fp32";        // fp32 | bf16 (GEMMs in bf16 tensor-core compute on the GPU)
+  std::int64_t max_nonfinite_skips = 0;  // steps with a non-finite loss/gradient skipped before stopping
 };
 
 enum class ScheduleKind { WSD, Cosine, Linear, Constant };
@@ -85,12 +86,15 @@ struct TrackConfig {
 };
 
 struct CheckpointConfig {
-  std::int64_t every = 0;  // steps between checkpoints; 0: only at the end and on signals
+  std::int64_t every =
+      0;  // steps between checkpoints (and one at the end); 0: only at the end and on signals
   std::int64_t keep = 2;
 };
 
 struct ParallelConfig {
   std::int64_t pipeline_stages = 1;
+  double collective_timeout =
+      0.0;  // seconds a training step (or checkpoint, validation) may take; 0: no limit
 };
 
 struct RunConfig {

@@ -5,7 +5,9 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/finite.hpp"
 #include "io/owned_tensors.hpp"
+#include "parallel/collective_error.hpp"
 #include "quopt/version.hpp"
 
 namespace quopt {
@@ -35,12 +37,24 @@ void write_weights(H5File& f, MPI_Comm comm, const ModelConfig& model, const Par
   }
 }
 
+void require_run_file(const H5File& f) {
+  QUOPT_CHECK(f.has_attr("/", "config") && f.exists("weights"), f.path(),
+              " is not a quopt run file (it has no 'config' attribute and /weights group); quopt train "
+              "writes DIR/run.h5: point --run at such a run directory");
+}
+
 void read_weights(const H5File& f, ParameterSet& params, const std::string& root) {
+  require_run_file(f);
   for (auto& p : params.all()) {
     const std::string path = root + "/" + p.name;
-    QUOPT_CHECK(f.exists(path), "the run file has no dataset /", path,
-                "; it was written for a different model config (compare the 'config' attribute)");
+    QUOPT_CHECK(f.exists(path), f.path(), " has no dataset /", path,
+                ": it was written for a different model config (compare its 'config' attribute with this "
+                "config's [model])");
     Tensor t = f.read(path, p.value.shape(), p.value.dtype());
+    const std::string bad = describe_nonfinite({{"/" + path, t}});
+    QUOPT_CHECK(bad.empty(), f.path(), ": ", bad,
+                "; the run diverged before this file was written, or the file was modified. Retrain it "
+                "(quopt train --resume auto continues from the newest finite checkpoint)");
     p.value.copy_from(t);
   }
 }
@@ -87,13 +101,14 @@ void read_metrics(const H5File& f, RunMetrics& m) {
 void write_run_file(const std::string& path, MPI_Comm comm, const RunInfo& info, const ParameterSet& params,
                     const RunMetrics& m) {
   const std::string tmp = path + ".tmp";
-  {
-    H5File f = H5File::create(tmp, comm);
+  H5File f = H5File::create(tmp, comm);
+  try {
     f.set_attr("/", "quopt_version", std::string(kVersion));
     f.set_attr("/", "git_revision", std::string(kGitRevision));
     f.set_attr("/", "seed", static_cast<std::int64_t>(info.seed));
     f.set_attr("/", "world_size", static_cast<std::int64_t>(info.world_size));
     f.set_attr("/", "config", info.config_toml);
+    if (!info.resume_history.empty()) f.set_attr("/", "resume_history", info.resume_history);
     f.set_attr("/", "model_name", info.model.name);
     f.set_attr("/", "parameters", info.model.total_params());
     f.set_attr("/", "non_embedding_parameters", info.model.non_embedding_params());
@@ -104,15 +119,21 @@ void write_run_file(const std::string& path, MPI_Comm comm, const RunInfo& info,
         std::string("train_* per optimizer step (loss = mean cross-entropy incl. z-loss over the global "
                     "batch); val_* at each validation"));
     f.close();
+  } catch (const Error& e) {
+    f.discard();
+    fail(e.what(), ". ", path, " was not written (", tmp,
+         " removed); the run's checkpoints are unchanged: free space and run the same command with --resume "
+         "auto to write it");
   }
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
+  std::string rename_error;
   if (rank == 0) {
     std::error_code ec;
     std::filesystem::rename(tmp, path, ec);
-    if (ec) fail("cannot rename ", tmp, " to ", path, ": ", ec.message());
+    if (ec) rename_error = cat("cannot rename ", tmp, " to ", path, ": ", ec.message());
   }
-  MPI_Barrier(comm);
+  throw_if_any(comm, rename_error);
 }
 
 }  // namespace quopt

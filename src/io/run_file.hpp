@@ -35,6 +35,7 @@ void read_metrics(const H5File& f, RunMetrics& m);
 
 struct RunInfo {
   std::string config_toml;
+  std::string resume_history;  // config changes accepted on resume (docs/reliability.md); "" for none
   std::uint64_t seed = 0;
   int world_size = 1;
   ModelConfig model;
@@ -52,8 +53,10 @@ std::string param_dims(ParamRole role);
 // parameters it holds (its pipeline stage), each tensor is written once (io/owned_tensors).
 void write_weights(H5File& f, MPI_Comm comm, const ModelConfig& model, const ParameterSet& params,
                    const std::string& root = "weights");
-// Reads every parameter of `params` from /weights (shapes must match); a missing one is an error
-// that names it.
+// Throws unless f looks like a quopt run file (a 'config' attribute and a /weights group).
+void require_run_file(const H5File& f);
+// Reads every parameter of `params` from /weights (shapes must match, values must be finite); a missing
+// or non-finite one is an error that names it and the file.
 void read_weights(const H5File& f, ParameterSet& params, const std::string& root = "weights");
 
 }  // namespace quopt

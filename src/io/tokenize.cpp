@@ -127,6 +127,13 @@ TokenizeStats tokenize_corpus(const TokenizeConfig& cfg, std::int64_t vocab_size
   }
   if (st.train_documents == 0)
     fail("tokenize: no documents left for training in ", cfg.inputs.front(), " ...");
+  if (st.val_documents == 0 && cfg.val_fraction > 0)
+    fail("tokenize: the inputs hold ", st.documents, " document", st.documents == 1 ? "" : "s",
+         " (documents are separated by blank lines), so none is left for validation with "
+         "tokenize.val_fraction = ",
+         cfg.val_fraction,
+         "; give more text or separate its documents by blank lines, or set "
+         "tokenize.val_fraction = 0 and point data.val at a shard of other text");
 
   // 3. tokenizer on the train documents' lines, unless an existing one is given
   double t0 = wall_seconds();

@@ -4,11 +4,9 @@
 
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "core/error.hpp"
+#include "core/finite.hpp"
 #include "core/log.hpp"
 #include "core/timer.hpp"
 #include "io/batch_loader.hpp"
@@ -18,11 +16,15 @@
 #include "io/token_shard.hpp"
 #include "kernels/ops.hpp"
 #include "optim/optimizer.hpp"
+#include "parallel/collective_error.hpp"
 #include "parallel/grad_sync.hpp"
 #include "parallel/grid.hpp"
 #include "parallel/pipeline.hpp"
+#include "parallel/watchdog.hpp"
 #include "quant/qat.hpp"
 #include "train/device.hpp"
+#include "train/divergence.hpp"
+#include "train/resume.hpp"
 #include "train/robustness.hpp"
 #include "train/schedule.hpp"
 
@@ -54,21 +56,18 @@ double allreduce_sum(double v, MPI_Comm c) {
   return out;
 }
 
-// Keeps the lines of metrics.jsonl whose step is <= `step` (after a resume), so the file reads as one
-// uninterrupted run.
-void truncate_metrics(const std::string& path, std::int64_t step) {
-  std::ifstream in(path);
-  if (!in) return;
-  std::ostringstream kept;
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto pos = line.find("\"step\":");
-    if (pos == std::string::npos) continue;
-    if (std::stoll(line.substr(pos + 7)) <= step) kept << line << '\n';
-  }
-  in.close();
-  std::ofstream out(path, std::ios::trunc);
-  out << kept.str();
+// Collective: a signal (SIGTERM/SIGUSR1) reached any rank.
+bool stop_requested(const TrainOptions& opts, const ProcessGrid& grid) {
+  int stop = opts.stop_flag && *opts.stop_flag ? 1 : 0;
+  MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, grid.world());
+  return stop != 0;
+}
+
+// Collective: the first non-finite weight tensor of any rank ("" when all are finite).
+std::string nonfinite_weights(const ParameterSet& params, const ProcessGrid& grid) {
+  std::vector<NamedTensor> w;
+  for (const auto& p : params.all()) w.push_back({p.name, p.value});
+  return first_error(grid.world(), describe_nonfinite(w));
 }
 
 }  // namespace
@@ -103,7 +102,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
   const Device device = select_train_device(cfg, grid.world());
   Olmo2 model(mc, DType::F32, spec, device);
   model.init(tc.seed);
-  model.set_linear_quant(make_qat(cfg.quant));  // QuEST QAT when [quant] qat = "quest"; else exact
+  model.set_linear_quant(make_qat(cfg.quant));        // QuEST QAT when [quant] qat = "quest"; else exact
   RobustnessTracker tracker(cfg, grid, train_shard);  // [track]: checked before anything is written
   OptimizerContext octx;
   octx.data = grid.data();
@@ -113,33 +112,15 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
   // The last stage's copy of a tied embedding is not counted again in the gradient norm.
   const bool tied_copy = mc.tie_embeddings && grid.stages() > 1 && grid.last_stage();
 
-  // Resume before anything is written.
+  // Resume (verified, config compared) and the run directory put in order before anything is written.
   RunMetrics metrics;
-  std::int64_t step0 = 0;
-  if (!opts.resume.empty()) {
-    std::optional<std::string> path;
-    if (opts.resume == "auto") {
-      path = find_latest_checkpoint(opts.out_dir, MPI_COMM_WORLD);
-      if (!path) log_info("no checkpoint in ", checkpoint_dir(opts.out_dir), ": starting from step 0");
-    } else {
-      path = opts.resume;
-    }
-    if (path) {
-      step0 = load_checkpoint(*path, MPI_COMM_WORLD, model.params(), *opt, metrics);
-      QUOPT_CHECK(step0 <= tc.steps, *path, " is at step ", step0, " but train.steps = ", tc.steps);
-      log_info("resumed from ", *path, " at step ", step0);
-    }
-  }
-
-  std::error_code ec;
-  std::filesystem::create_directories(opts.out_dir, ec);
-  QUOPT_CHECK(!ec, "cannot create output directory ", opts.out_dir, ": ", ec.message());
+  const RunStart start = start_run(cfg, opts, model.params(), *opt, metrics, grid.world());
+  const std::int64_t step0 = start.step;
   const std::string jsonl = opts.out_dir + "/metrics.jsonl";
   MetricsLog mlog;
-  if (grid.rank() == 0) {
-    if (step0 > 0) truncate_metrics(jsonl, step0);
-    mlog.open(jsonl, step0 > 0);
-  }
+  if (grid.rank() == 0) mlog.open(jsonl, step0 > 0);
+  DivergenceGuard guard(tc, cfg.optimizer);
+  Watchdog watchdog(cfg.parallel.collective_timeout, grid.rank());
 
   GradSync sync(grid.data(), model.params());
   PipelineEngine engine(grid, model, MB, T);
@@ -180,6 +161,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
              ", state per rank ", lo / 1e6, " to ", hi / 1e6, " MB");
   }
   if (step0 == 0) {  // validation before the first step: the baseline every curve starts from
+    watchdog.phase("the validation before step 1");
     const double v0 = validate();
     metrics.val_step.push_back(0);
     metrics.val_loss.push_back(v0);
@@ -189,6 +171,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
   for (std::size_t i = 0; i < metrics.val_step.size(); ++i)
     summary.val_loss.emplace_back(metrics.val_step[i], metrics.val_loss[i]);
   auto track = [&](std::int64_t s) {  // robustness during training (train/robustness.hpp); its seconds
+    watchdog.phase(cat("the robustness measurement at step ", s));
     const RobustnessRecord r = tracker.measure(model, s, s * B * T);
     append_robustness(metrics, r);
     if (grid.rank() == 0) mlog.write_line(robustness_json(r));
@@ -203,6 +186,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
   std::int64_t step = step0;
   while (step < tc.steps) {
     ++step;
+    watchdog.phase(cat("step ", step));
     model.params().zero_grads();
     const LossSum ls = engine.train_step(
         n_micro,
@@ -218,19 +202,20 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
                     grid.ends());
     }
     const double loss = allreduce_sum(ls.sum, grid.world()) * dscale;
-    QUOPT_CHECK(std::isfinite(loss), "the training loss became ", loss, " at step ", step,
-                "; lower optimizer.lr or enable train.grad_clip");
     double ss = 0.0;
     for (const auto& p : model.params().all())
       if (!(tied_copy && p.name == "embed/weight")) ss += kernels::sum_squares(p.grad);
     const double gnorm = std::sqrt(allreduce_sum(ss, grid.pipe()));
-    if (tc.grad_clip > 0.0 && gnorm > tc.grad_clip) {
+    // Never an update from a non-finite loss or gradient (train/divergence.hpp): skip it or stop.
+    const bool finite = std::isfinite(loss) && std::isfinite(gnorm);
+    const bool apply = guard.admit(step, loss, gnorm, finite ? "" : nonfinite_weights(model.params(), grid));
+    if (apply && tc.grad_clip > 0.0 && gnorm > tc.grad_clip) {
       // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6)
       const double c = tc.grad_clip / (gnorm + 1e-6);
       for (auto& p : model.params().all()) kernels::scale(p.grad, c);
     }
     const double lr = cfg.optimizer.lr * lr_multiplier(cfg.schedule, step, tc.steps);
-    opt->step(model.params(), lr);
+    if (apply) opt->step(model.params(), lr);
     tokens_since_log += B * T;
 
     metrics.step.push_back(step);
@@ -243,6 +228,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
     const bool do_log = do_val || (tc.log_every > 0 && step % tc.log_every == 0);
     std::optional<double> vloss;
     if (do_val) {
+      watchdog.phase(cat("the validation at step ", step));
       vloss = validate();
       summary.val_loss.emplace_back(step, *vloss);
       metrics.val_step.push_back(step);
@@ -264,18 +250,19 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
       const double failed = allreduce_sum(static_cast<double>(opt->report().failed_roots), grid.world());
       if (grid.rank() == 0)
         mlog.write({step, step * B * T, loss, lr, gnorm, vloss, now - t_start, tps,
-                    static_cast<std::int64_t>(failed)});
+                    static_cast<std::int64_t>(failed), guard.skipped()});
       t_last = now;
       tokens_since_log = 0;
     }
     if (tracker.due(step)) t_last += track(step);  // not counted in the next progress line's tokens/s
 
-    int stop = opts.stop_flag && *opts.stop_flag ? 1 : 0;
-    MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, grid.world());
-    const bool periodic = cfg.checkpoint.every > 0 && (step % cfg.checkpoint.every == 0 || step == tc.steps);
+    const bool stop = stop_requested(opts, grid);
+    const bool periodic = (cfg.checkpoint.every > 0 && step % cfg.checkpoint.every == 0) || step == tc.steps;
     if (periodic || stop) {
+      watchdog.phase(cat("the checkpoint at step ", step));
       summary.checkpoint = save_checkpoint(opts.out_dir, grid, model.params(), *opt, metrics,
-                                           CheckpointMeta{step, opts.resolved_toml}, cfg.checkpoint.keep);
+                                           CheckpointMeta{step, opts.resolved_toml, start.resume_history},
+                                           cfg.checkpoint.keep);
       log_info("checkpoint ", summary.checkpoint);
     }
     if (stop && step < tc.steps) {
@@ -294,7 +281,8 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
   if (summary.interrupted) return summary;
 
   summary.run_file = opts.out_dir + "/run.h5";
-  RunInfo info{opts.resolved_toml, tc.seed, grid.size(), mc};
+  watchdog.phase("writing run.h5");
+  RunInfo info{opts.resolved_toml, start.resume_history, tc.seed, grid.size(), mc};
   write_run_file(summary.run_file, MPI_COMM_WORLD, info, model.params(), metrics);
   return summary;
 }

@@ -18,6 +18,11 @@ struct TrainOptions {
   std::string resolved_toml;  // stored in the run file and checkpoints
   std::string out_dir;        // created once the inputs are validated
   std::string resume;         // "" (start fresh), "auto" (newest valid checkpoint, if any), or a path
+  // Keys whose change on resume is accepted though they are not in resume_mutable_keys()
+  // (--allow-config-change); recorded in the checkpoints and run.h5.
+  std::vector<std::string> allow_config_change;
+  // The command line, recorded in the run directory's lock for anyone who finds it locked.
+  std::string command = "quopt train";
   // Set asynchronously (SIGTERM/SIGUSR1): checkpoint at the end of the current step and stop.
   const volatile std::sig_atomic_t* stop_flag = nullptr;
 };

@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
 
   double t0 = quopt::wall_seconds();
   const std::string path =
-      quopt::save_checkpoint(dir, grid, model.params(), *opt, metrics, quopt::CheckpointMeta{1, "bench"}, 1);
+      quopt::save_checkpoint(dir, grid, model.params(), *opt, metrics, quopt::CheckpointMeta{1, "bench", ""}, 1);
   MPI_Barrier(MPI_COMM_WORLD);
   const double t_h5 = quopt::wall_seconds() - t0;
   const double bytes = static_cast<double>(std::filesystem::file_size(path));

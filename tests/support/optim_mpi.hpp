@@ -31,6 +31,12 @@ inline int world_size() {
   return s;
 }
 
+inline int world_rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+
 // True on every rank only if it is true on every rank.
 inline bool all_ranks(bool ok) {
   int v = ok ? 1 : 0;

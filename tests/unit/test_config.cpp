@@ -309,6 +309,30 @@ TEST_F(ConfigTest, SyntaxErrorAndMissingFiles) {
 
   const std::string m5 = error_of([&] { Config::load(schema(), write("i.toml", "include = 3\n")); });
   EXPECT_HAS(m5, "'include' expects a list");
+
+  // A directory is not "not found": it is there, and is not a file.
+  write("adir/config.toml", "");
+  const std::string m6 = error_of([&] { Config::load(schema(), path("adir")); });
+  EXPECT_HAS(m6, "is a directory");
+  EXPECT_HAS(m6, "adir/config.toml");
+  EXPECT_HAS(error_of([&] { Config::load(schema(), write("j.toml", "include = [\"adir\"]\n")); }),
+             "is a directory");
+}
+
+TEST_F(ConfigTest, IntegersBeyond64BitsInAFileAreErrors) {
+  // TOML 1.0: an integer that does not fit in 64 bits is an error (never a silently capped value).
+  for (const char* v : {"99999999999999999999", "9223372036854775808", "-9223372036854775809",
+                        "0x1ffffffffffffffff", "1_000_000_000_000_000_000_000"}) {
+    const std::string m = error_of(
+        [&] { Config::load(schema(), write("big.toml", quopt::cat("[train]\nsteps = ", v, "\n"))); });
+    EXPECT_HAS(m, "big.toml:2");
+    EXPECT_HAS(m, "'train.steps'");
+    EXPECT_HAS(m, "64 bits");
+  }
+  // The largest 64-bit integer itself is fine.
+  EXPECT_EQ(Config::load(schema(), write("max.toml", "[train]\nsteps = 9223372036854775807\n"))
+                .get_int("train.steps"),
+            INT64_MAX);
 }
 
 TEST_F(ConfigTest, IncludeOrderAndOverriding) {

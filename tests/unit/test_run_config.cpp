@@ -91,6 +91,7 @@ TEST(RunConfigSchema, HasEveryKeyOfTheStructs) {
                                           "train.val_batches",
                                           "train.device",
                                           "train.precision",
+                                          "train.max_nonfinite_skips",
                                           "schedule.name",
                                           "schedule.warmup_fraction",
                                           "schedule.decay_fraction",
@@ -121,6 +122,7 @@ TEST(RunConfigSchema, HasEveryKeyOfTheStructs) {
                                           "checkpoint.every",
                                           "checkpoint.keep",
                                           "parallel.pipeline_stages",
+                                          "parallel.collective_timeout",
                                           "output.dir"};
   const Strings keys = quopt_schema().keys();
   // Every struct field has its key (optimizer-specific sections optimizer.<name>.* come on top).
@@ -255,6 +257,19 @@ TEST(RunConfig, CrossKeyConstraintErrors) {
   m = constraint_error({"quant.qat_head=true"});  // QAT of the head without QAT
   EXPECT_HAS(m, "quant.qat_head = true (set in --set)");
   EXPECT_HAS(m, "quant.qat = \"none\" (default)");
+
+  // An MLP must have a width: d_model * mlp_ratio rounds to a multiple of 8, 0 for a tiny ratio.
+  m = constraint_error({"model.d_model=32", "model.mlp_ratio=0.001"});
+  EXPECT_HAS(m, "model.mlp_ratio = 0.001");
+  EXPECT_HAS(m, "width 0");
+  EXPECT_EQ(quopt::make_run_config([] {
+              Config narrow = defaults();
+              narrow.apply_override("model.d_model=32");
+              narrow.apply_override("model.mlp_ratio=0.02");  // 0.64 rounds to 1, then up to 8
+              return narrow;
+            }())
+                .model.mlp_hidden(),
+            8);
 
   // Values from a file are reported with that file.
   const fs::path f =

@@ -257,7 +257,10 @@ TEST_F(TokenShardTest, UnsupportedWidth) {
   write_file(path("w2.bin"), raw_shard(kMagic, 1, 2, 1, 70000, {3}));
   EXPECT_NE(open_error(path("w2.bin")).find("70000"), std::string::npos);
   write_file(path("w0.bin"), raw_shard(kMagic, 1, 2, 1, 0, {0}));
-  EXPECT_NE(open_error(path("w0.bin")).find("vocabulary size 0"), std::string::npos);
+  EXPECT_NE(open_error(path("w0.bin")).find("invalid vocabulary size 0"), std::string::npos);
+  // A header with vocabulary 0 is invalid in itself, even with no token to contradict it.
+  write_file(path("w00.bin"), raw_shard(kMagic, 1, 2, 0, 0, {}));
+  EXPECT_NE(open_error(path("w00.bin")).find("invalid vocabulary size 0"), std::string::npos);
 }
 
 TEST_F(TokenShardTest, TruncatedTokensGiveBothSizes) {

@@ -302,6 +302,26 @@ TEST_F(TokenizerTest, TinyCorpusStillGetsAValidationDocument) {
   EXPECT_EQ(st.train_documents, 39);
 }
 
+TEST_F(TokenizerTest, OneDocumentLeavesNoValidationAndIsAnError) {
+  // A text without blank lines is one document: no split can give both shards text, and an empty val.bin
+  // would only fail later (or silently evaluate nothing).
+  std::string text;
+  auto gen = text_gen(10);
+  for (int i = 0; i < 60; ++i) text += gen.document() + "\n";
+  write(path("one.txt"), text);
+  quopt::TokenizeConfig cfg;
+  cfg.inputs = {path("one.txt")};
+  cfg.out_dir = path("o");
+  const std::string msg = error_of([&] { quopt::tokenize_corpus(cfg, 320, 1); });
+  EXPECT_NE(msg.find("1 document"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("tokenize.val_fraction"), std::string::npos) << msg;
+  EXPECT_FALSE(fs::exists(path("o/val.bin")));
+  cfg.val_fraction = 0.0;  // asked for: everything is training text
+  const auto st = quopt::tokenize_corpus(cfg, 320, 1);
+  EXPECT_EQ(st.val_documents, 0);
+  EXPECT_EQ(st.train_documents, 1);
+}
+
 TEST_F(TokenizerTest, TokenizeCorpusErrors) {
   write_corpus(path("a.txt"), 30, 10);
   quopt::TokenizeConfig cfg;
