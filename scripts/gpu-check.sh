@@ -49,7 +49,7 @@ if ((MAKE_BUNDLE)); then
 fi
 
 # The optimizers with a CUDA path (src/optim/optimizer.cpp make_optimizer), benchmarked against AdamW.
-GPU_OPTIMIZERS="adamw muon scion shampoo soap"
+GPU_OPTIMIZERS="adamw muon scion shampoo soap psgd"
 
 LOGDIR=$(dirname "$RESULTS")/gpu-check-logs
 mkdir -p "$(dirname "$RESULTS")" "$LOGDIR"

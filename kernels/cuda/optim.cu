@@ -6,35 +6,11 @@
 #include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/optim.hpp"
+#include "kernels/cuda/rounding.cuh"
 
 namespace quopt::kernels::cuda {
 
 namespace {
-
-__device__ inline float mul_rn(float a, float b) {
-  return __fmul_rn(a, b);
-}
-__device__ inline double mul_rn(double a, double b) {
-  return __dmul_rn(a, b);
-}
-__device__ inline float add_rn(float a, float b) {
-  return __fadd_rn(a, b);
-}
-__device__ inline double add_rn(double a, double b) {
-  return __dadd_rn(a, b);
-}
-__device__ inline float div_rn(float a, float b) {
-  return __fdiv_rn(a, b);
-}
-__device__ inline double div_rn(double a, double b) {
-  return __ddiv_rn(a, b);
-}
-__device__ inline float sqrt_rn(float a) {
-  return __fsqrt_rn(a);
-}
-__device__ inline double sqrt_rn(double a) {
-  return __dsqrt_rn(a);
-}
 
 template <class T>
 __global__ void ema_kernel(T* v, const T* x, std::int64_t n, T a, T b, bool square) {

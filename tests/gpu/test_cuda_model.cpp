@@ -97,7 +97,9 @@ TEST_F(CudaModel, Bf16ComputeModeStaysCloseToFp32) {
 //   adamw, muon: 2e-3, fp32 rounding differences grow slowly through the smooth updates;
 //   scion: 1e-2, its Sign LMO of the head turns an element's rounding difference near 0 into a full step;
 //   shampoo, soap: 1e-2, cuSOLVER's and LAPACK's eigendecompositions (and SOAP's QR) of the fp32 factors
-//   differ in rounding, amplified by the inverse roots / the eigenbasis.
+//   differ in rounding, amplified by the inverse roots / the eigenbasis;
+//   psgd: 1e-2, cuBLAS's and OpenBLAS's triangular products and solves of the factors differ in rounding,
+//   amplified by the factor updates (same probes: drawn on the host from one counter-based stream).
 struct Track {
   const char* name;
   double lr;
@@ -105,8 +107,9 @@ struct Track {
 };
 
 TEST_F(CudaModel, OptimizersTrackTheHostLossCurve) {
-  for (const Track& tr : {Track{"adamw", 3e-3, 2e-3}, Track{"muon", 3e-3, 2e-3}, Track{"scion", 3.6e-4, 1e-2},
-                          Track{"shampoo", 1e-2, 1e-2}, Track{"soap", 1e-2, 1e-2}}) {
+  for (const Track& tr :
+       {Track{"adamw", 3e-3, 2e-3}, Track{"muon", 3e-3, 2e-3}, Track{"scion", 3.6e-4, 1e-2},
+        Track{"shampoo", 1e-2, 1e-2}, Track{"soap", 1e-2, 1e-2}, Track{"psgd", 3e-3, 1e-2}}) {
     OptimizerConfig oc;
     oc.name = tr.name;
     oc.lr = tr.lr;
@@ -134,16 +137,6 @@ TEST_F(CudaModel, OptimizersTrackTheHostLossCurve) {
     // the default adam_lr trains the embedding slowly), scion, shampoo, soap 4.16 -> < 0.02.
     EXPECT_LT(last_h, 0.9 * first_h) << tr.name << ": the host run did not learn (" << first_h << " -> "
                                      << last_h << "), so the comparison says little";
-  }
-}
-
-TEST_F(CudaModel, OptimizersWithoutADevicePathSayIt) {
-  const ModelConfig mc = testing::tiny_model();
-  Olmo2 dev(mc, DType::F32, {}, Device::Cuda);
-  for (const char* name : {"psgd"}) {
-    OptimizerConfig oc;
-    oc.name = name;
-    testing::expect_error([&] { make_optimizer(oc, dev.params()); }, {name, "no CUDA path"});
   }
 }
 

@@ -12,6 +12,7 @@
 #include "kernels/backend.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/optim_ops.hpp"
+#include "kernels/psgd_ops.hpp"
 #include "kernels/quant_ops.hpp"
 #include "optim/matrix_functions.hpp"
 #include "unit/kernel_test_util.hpp"
@@ -355,6 +356,86 @@ TEST_P(CudaVsHost, MatrixOptimizerPrimitives) {
       << "column_dots: one thread per column in the host's order must give the host's bits";
 }
 
+TEST_P(CudaVsHost, PsgdPrimitives) {
+  // Sizes past a block's threads and a warp; an upper triangular factor with a dominant diagonal (solves
+  // stay well conditioned).
+  const std::int64_t R = 300, C = 70;
+  Tensor x = randn({R, C}, 60, dt());
+  for (int side : {0, 1}) {
+    const std::int64_t k = side == 0 ? R : C;
+    Tensor f = randn({k, k}, 61 + side, dt());
+    kernels::scale(f, 0.1 / std::sqrt(static_cast<double>(k)));
+    kernels::add_diagonal(f, 1.0);
+    Tensor d = randn({k}, 63 + side, dt());
+    for (bool trans : {false, true})
+      for (bool solve : {false, true}) {
+        Tensor h = x.clone(), g = to_dev(x);
+        kernels::triangular_apply(f, side, trans, solve, h);
+        kernels::triangular_apply(to_dev(f), side, trans, solve, g);
+        same(cat("triangular_apply side ", side, " trans ", trans, " solve ", solve), g, h);
+      }
+    for (bool solve : {false, true}) {
+      Tensor h = x.clone(), g = to_dev(x);
+      kernels::diagonal_apply(d, side, solve, h);
+      kernels::diagonal_apply(to_dev(d), side, solve, g);
+      same(cat("diagonal_apply side ", side, " solve ", solve, " (bitwise)"), g, h, 0.0);
+    }
+    Tensor c = Tensor::empty({k, k}, dt()), gc = poisoned({k, k}, dt());
+    kernels::gram(x, side == 1, c);
+    kernels::gram(to_dev(x), side == 1, gc);
+    same(cat("gram side ", side), gc, c);
+    Tensor ss = Tensor::empty({k}, dt()), gss = poisoned({k}, dt());
+    kernels::sum_squares_axis(x, side, ss);
+    kernels::sum_squares_axis(to_dev(x), side, gss);
+    same(cat("sum_squares_axis side ", side, " (bitwise)"), gss, ss, 0.0);
+    // The spectral-norm lower bound of a symmetric PSD matrix: the host's order, bitwise.
+    EXPECT_EQ(kernels::norm_lower_bound(gc), kernels::norm_lower_bound(to_host(gc))) << "side " << side;
+  }
+  EXPECT_NEAR(kernels::abs_sum(to_dev(x)), kernels::abs_sum(x), 1e-12 * kernels::abs_sum(x));
+  EXPECT_EQ(kernels::max_abs(to_dev(x)), kernels::max_abs(x));
+  Tensor q = Tensor::empty({R, C}, dt()), gq = poisoned({R, C}, dt());
+  kernels::divide(x, 0.37, q);
+  kernels::divide(to_dev(x), 0.37, gq);
+  same("divide (bitwise)", gq, q, 0.0);
+  Tensor w = randn({R, C}, 64, dt()), gw = to_dev(w);
+  kernels::decayed_update(w, x, 3e-3, 0.1);
+  kernels::decayed_update(gw, to_dev(x), 3e-3, 0.1);
+  same("decayed_update (bitwise)", gw, w, 0.0);
+  Tensor cx = x.clone(), gcx = to_dev(x);
+  const double ch = kernels::clip_rms(cx, 0.5), cd = kernels::clip_rms(gcx, 0.5);
+  EXPECT_NEAR(cd, ch, 1e-12) << "clip_rms factor";
+  same("clip_rms", gcx, cx);
+
+  // Factor updates: statistics from a probe as PSGD forms them.
+  for (std::int64_t n : {1, 37, 1100}) {
+    Tensor a = randn({n, 8}, 65, dt()), b = randn({n, 8}, 66, dt());
+    Tensor t1 = Tensor::empty({n}, dt()), t2 = Tensor::empty({n}, dt());
+    kernels::sum_squares_axis(a, 0, t1);
+    kernels::sum_squares_axis(b, 0, t2);
+    Tensor dq = randn({n}, 67, dt()), gdq = to_dev(dq);
+    EXPECT_TRUE(kernels::psgd_diagonal_update(dq, t1, t2, 0.1));
+    EXPECT_TRUE(kernels::psgd_diagonal_update(gdq, to_dev(t1), to_dev(t2), 0.1));
+    same(cat("psgd_diagonal_update n ", n, " (bitwise)"), gdq, dq, 0.0);
+  }
+  for (std::int64_t n : {1, 37, 130}) {
+    Tensor a = randn({n, 50}, 68, dt()), b = randn({n, 50}, 69, dt());
+    Tensor t1 = Tensor::empty({n, n}, dt()), t2 = Tensor::empty({n, n}, dt());
+    kernels::gram(a, false, t1);
+    kernels::gram(b, false, t2);
+    Tensor tq = Tensor::zeros({n, n}, dt());
+    kernels::add_diagonal(tq, 1.0);
+    Tensor gtq = to_dev(tq);
+    EXPECT_TRUE(kernels::psgd_triangular_update(tq, t1, t2, 0.1));
+    EXPECT_TRUE(kernels::psgd_triangular_update(gtq, to_dev(t1), to_dev(t2), 0.1));
+    same(cat("psgd_triangular_update n ", n), gtq, tq);
+  }
+  // A non-finite update leaves the factor as it was, on both devices.
+  Tensor nan_t = Tensor::empty({3}, dt()), gq3 = to_dev(randn({3}, 70, dt()));
+  kernels::fill(nan_t, std::numeric_limits<double>::quiet_NaN());
+  const std::vector<double> before = values(to_host(gq3));
+  EXPECT_FALSE(kernels::psgd_diagonal_update(gq3, to_dev(nan_t), to_dev(nan_t), 0.1));
+  expect_close("rejected diagonal update", to_host(gq3), before, 0.0);
+}
 
 TEST_P(CudaVsHost, EighAndQrWithCusolver) {
   // cuSOLVER and LAPACK agree on eigenvalues and on everything that does not depend on the sign (or, for
