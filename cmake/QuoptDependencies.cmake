@@ -1,6 +1,6 @@
 # Finds quopt's dependencies the standard way and exposes each as one imported target:
 #   MPI::MPI_CXX, quopt::hdf5, quopt::kokkos, quopt::blas, quopt::sentencepiece, toml11::toml11,
-#   nlohmann_json::nlohmann_json, quopt::pcre2, quopt::xxhash, CLI11::CLI11, GTest
+#   nlohmann_json::nlohmann_json, quopt::pcre2, quopt::xxhash, quopt::sleef, CLI11::CLI11, GTest
 # The versions each is built and tested with are in docs/spack.md ("Tested versions").
 include(CheckSymbolExists)
 
@@ -82,6 +82,23 @@ pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 add_library(quopt::pcre2 INTERFACE IMPORTED)
 target_link_libraries(quopt::pcre2 INTERFACE PkgConfig::PCRE2)
 target_compile_definitions(quopt::pcre2 INTERFACE PCRE2_CODE_UNIT_WIDTH=8)
+
+# --- SLEEF: the vector exp of the softmax loops (kernels/host/vec_exp.hpp) -------------------------
+# Debian's libsleef-dev and Spack's sleef install sleef.pc; a SLEEF without it is found by file names.
+pkg_check_modules(SLEEF IMPORTED_TARGET sleef>=3.5)
+add_library(quopt::sleef INTERFACE IMPORTED)
+if(TARGET PkgConfig::SLEEF)
+  target_link_libraries(quopt::sleef INTERFACE PkgConfig::SLEEF)
+else()
+  find_path(QUOPT_SLEEF_INCLUDE_DIR NAMES sleef.h)
+  find_library(QUOPT_SLEEF_LIBRARY NAMES sleef)
+  if(NOT QUOPT_SLEEF_INCLUDE_DIR OR NOT QUOPT_SLEEF_LIBRARY)
+    message(FATAL_ERROR "SLEEF (>= 3.5) not found: install libsleef-dev (Debian) or sleef (Spack), or set "
+                        "CMAKE_PREFIX_PATH to its prefix")
+  endif()
+  target_include_directories(quopt::sleef SYSTEM INTERFACE ${QUOPT_SLEEF_INCLUDE_DIR})
+  target_link_libraries(quopt::sleef INTERFACE ${QUOPT_SLEEF_LIBRARY})
+endif()
 
 # --- xxHash: checkpoint checksums. It installs a pkg-config file (Debian's libxxhash-dev and Spack's
 # xxhash alike), no CMake package.

@@ -80,6 +80,25 @@ double cross_entropy_forward(const Tensor& logits, const Tensor& targets, double
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, double z_loss_coef,
                             double dscale, Tensor& dlogits);
 
+// ---- fused classifier + cross-entropy ------------------------------------------------------------------
+// The output layer and its loss without the [N, V] logits: x [N, C] (the final-norm output), the
+// classifier weight w [V, C] (y = x w^T), i32 targets [N] (< 0: ignored, each < V). The logits are
+// computed R rows at a time into work [R, V] (R >= 1 chosen by the caller; work is scratch, its
+// contents are undefined afterwards), and per row, as cross_entropy_forward:
+//   lse[i] = logsumexp_j logits[i, j],  loss[i] = lse[i] - logits[i, t_i] + z_loss_coef lse[i]^2
+// (0 where ignored). When dx is defined, the same pass also computes the gradients of
+// dscale * sum_i loss[i]:
+//   dx = dscale * dL/dx [N, C] (written; 0 rows for ignored tokens),
+//   dw += dscale * dL/dw [V, C] (accumulated; dw must then be defined, and undefined otherwise),
+// exponentiating each logit once. Returns the sum of loss over counted tokens. x, w, loss, lse, dx,
+// dw and work have one dtype (f32 or f64) and live on one device with targets (on the GPU, targets are
+// not range-checked: the caller checks them before the upload). Results depend on R only through the
+// order of sums over row blocks (dw's accumulation and the returned total); never on the thread count.
+// llm.c's fused classifier (Karpathy) does the same on the GPU with the whole [N, V] block; here the GPU
+// also works one block of R rows at a time.
+double classifier_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targets, double z_loss_coef,
+                                double dscale, Tensor& loss, Tensor& lse, Tensor& dx, Tensor& dw, Tensor& work);
+
 // ---- optimizer primitives -----------------------------------------------------------------------------
 struct AdamWHyper {
   double lr = 0.0;

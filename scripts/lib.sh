@@ -5,7 +5,7 @@ QUOPT_APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
   libtrilinos-kokkos-dev libopenblas-dev liblapacke-dev
-  libsentencepiece-dev libtoml11-dev libcli11-dev nlohmann-json3-dev libpcre2-dev libxxhash-dev
+  libsentencepiece-dev libtoml11-dev libcli11-dev nlohmann-json3-dev libpcre2-dev libxxhash-dev libsleef-dev
   libgtest-dev libgmock-dev
   slurm-wlm munge
 )

@@ -11,7 +11,7 @@ void adamw_update(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamWScala
   const double decay = 1.0 - s.lr * s.weight_decay;
   const double b1 = s.beta1, b2 = s.beta2, lr = s.lr, eps = s.eps;
   const double bc1 = s.bias_correction1, bc2 = s.bias_correction2;
-  Kokkos::parallel_for("quopt::host::adamw_update", HostRange(0, n), [=](const std::int64_t i) {
+  host_for("quopt::host::adamw_update", n, [=](const std::int64_t i) {
     const double gi = static_cast<double>(g[i]);
     const double mi = b1 * static_cast<double>(m[i]) + (1.0 - b1) * gi;
     const double vi = b2 * static_cast<double>(v[i]) + (1.0 - b2) * gi * gi;

@@ -8,11 +8,14 @@
 
 #include <cblas.h>
 
-#include <Kokkos_Core.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
+
+#include "kernels/host/host_policy.hpp"
+#include "kernels/host/threads.hpp"
+#include "kernels/host/softmax_loops.hpp"
 
 namespace quopt::kernels::host {
 namespace {
@@ -76,13 +79,8 @@ void forward_head(const AttentionDims& d, const Task& tk, std::int64_t h, T scal
     for (std::int64_t r = 0; r < rows; ++r) {
       T* row = s.data() + r * cols;
       const std::int64_t n = i0 + r + 1;  // row i attends to keys 0..i
-      T m = row[0];
-      for (std::int64_t j = 1; j < n; ++j) m = std::max(m, row[j]);
-      double sum = 0.0;
-      for (std::int64_t j = 0; j < n; ++j) {
-        row[j] = std::exp(row[j] - m);
-        sum += static_cast<double>(row[j]);
-      }
+      const T m = row_max(row, n);
+      const double sum = exp_shifted_sum(row, row, n, m);
       const T inv = static_cast<T>(1.0 / sum);
       for (std::int64_t j = 0; j < n; ++j) row[j] *= inv;
       for (std::int64_t j = n; j < cols; ++j) row[j] = T(0);
@@ -125,15 +123,14 @@ void backward_task(const AttentionDims& d, const Task& tk, T scale, const T* dou
         T* row = p.data() + r * cols;
         const std::int64_t n = i0 + r + 1;
         const T l = lh[i0 + r];
-        for (std::int64_t j = 0; j < n; ++j) row[j] = std::exp(row[j] - l);
+        exp_shifted(row, row, n, l);
         for (std::int64_t j = n; j < cols; ++j) row[j] = T(0);
         // delta_i = rowsum(dO_i * O_i) (= sum_j P_ij dP_ij; FlashAttention-2, Dao 2023, Alg. 2).
         const T* dorow = doh + qo + r * tk.ldq;
         const T* orow = oh + qo + r * tk.ldq;
-        double acc = 0.0;
-        for (std::int64_t c = 0; c < D; ++c)
-          acc += static_cast<double>(dorow[c]) * static_cast<double>(orow[c]);
-        delta[static_cast<std::size_t>(r)] = static_cast<T>(acc);
+        delta[static_cast<std::size_t>(r)] = static_cast<T>(sum_lanes_of(D, [=](std::int64_t c) {
+          return static_cast<double>(dorow[c]) * static_cast<double>(orow[c]);
+        }));
       }
       // dP = dO V^T; dS = P * (dP - delta).
       gemm(false, true, rows, cols, D, T(1), doh + qo, tk.ldq, vg, tk.ldk, T(0), ds.data(), cols);
@@ -164,9 +161,8 @@ void attention_forward(const AttentionDims& d, const T* q, const T* k, const T* 
     const std::int64_t b = i / d.heads, h = i % d.heads;
     forward_head(d, Task(d, b * d.kv_heads + h / group), h, scale, q, k, v, out, lse);
   };
-  Kokkos::parallel_for("quopt::host::attention_forward",
-                       Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace>(0, n_tasks), task);
-  Kokkos::fence();
+  const SingleThreadedBlas one_blas_thread_per_task(host_threads() > 1 && n_tasks > 1);
+  host_for("quopt::host::attention_forward", n_tasks, task, d.seq * d.seq * d.head_dim);
 }
 
 template <class T>
@@ -178,9 +174,8 @@ void attention_backward(const AttentionDims& d, const T* dout, const T* q, const
   const auto task = [&](const std::int64_t i) {
     backward_task(d, Task(d, i), scale, dout, q, k, v, out, lse, dq, dk, dv);
   };
-  Kokkos::parallel_for("quopt::host::attention_backward",
-                       Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace>(0, n_tasks), task);
-  Kokkos::fence();
+  const SingleThreadedBlas one_blas_thread_per_task(host_threads() > 1 && n_tasks > 1);
+  host_for("quopt::host::attention_backward", n_tasks, task, 4 * d.seq * d.seq * d.head_dim);
 }
 
 template void attention_forward<float>(const AttentionDims&, const float*, const float*, const float*, float*,

@@ -19,4 +19,13 @@ template <class T>
 void cross_entropy_backward(const T* logits, const std::int32_t* targets, const T* lse, std::int64_t n,
                             std::int64_t vocab, double z_loss_coef, double dscale, T* dlogits);
 
+// Forward and backward of a block of rows in one pass (the fused classifier, kernels/ops.hpp): writes
+// lse, loss and per-row losses as cross_entropy_forward, and turns logits in place into
+// dlogits = dscale * (softmax * (1 + 2 z lse) - onehot(t)) (0 rows where t < 0). exp runs once per
+// element: softmax_j = e_j / sum(e) with e_j = exp(x_j - max). Returns the sum of loss over counted
+// rows, summed in row order in double.
+template <class T>
+double cross_entropy_forward_backward(T* logits, const std::int32_t* targets, std::int64_t n, std::int64_t vocab,
+                                      double z_loss_coef, double dscale, T* loss, T* lse);
+
 }  // namespace quopt::kernels::host

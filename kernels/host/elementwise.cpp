@@ -6,26 +6,26 @@ namespace quopt::kernels::host {
 
 template <class T>
 void add(const T* a, const T* b, T* out, std::int64_t n) {
-  Kokkos::parallel_for("quopt::host::add", HostRange(0, n),
+  host_for("quopt::host::add", n,
                        [=](const std::int64_t i) { out[i] = a[i] + b[i]; });
 }
 
 template <class T>
 void axpy(double alpha, const T* x, T* y, std::int64_t n) {
   const T a = static_cast<T>(alpha);
-  Kokkos::parallel_for("quopt::host::axpy", HostRange(0, n), [=](const std::int64_t i) { y[i] += a * x[i]; });
+  host_for("quopt::host::axpy", n, [=](const std::int64_t i) { y[i] += a * x[i]; });
 }
 
 template <class T>
 void scale(T* x, double s, std::int64_t n) {
   const T f = static_cast<T>(s);
-  Kokkos::parallel_for("quopt::host::scale", HostRange(0, n), [=](const std::int64_t i) { x[i] *= f; });
+  host_for("quopt::host::scale", n, [=](const std::int64_t i) { x[i] *= f; });
 }
 
 template <class T>
 void fill(T* x, double value, std::int64_t n) {
   const T v = static_cast<T>(value);
-  Kokkos::parallel_for("quopt::host::fill", HostRange(0, n), [=](const std::int64_t i) { x[i] = v; });
+  host_for("quopt::host::fill", n, [=](const std::int64_t i) { x[i] = v; });
 }
 
 #define QUOPT_INSTANTIATE(T)                                  \

@@ -15,17 +15,17 @@ std::int64_t first_bad_token(const std::int32_t* tokens, std::int64_t n, std::in
 
 template <class T>
 void embedding_forward(const std::int32_t* tokens, std::int64_t n, const T* table, std::int64_t c, T* out) {
-  Kokkos::parallel_for("quopt::host::embedding_forward", HostRange(0, n), [=](const std::int64_t i) {
+  host_for("quopt::host::embedding_forward", n, [=](const std::int64_t i) {
     const T* src = table + static_cast<std::int64_t>(tokens[i]) * c;
     std::copy(src, src + c, out + i * c);
-  });
+  }, c);
 }
 
 template <class T>
 void embedding_backward(const std::int32_t* tokens, std::int64_t n, const T* dout, std::int64_t c,
                         T* dtable) {
   const std::int64_t chunks = (c + kColumnChunk - 1) / kColumnChunk;
-  Kokkos::parallel_for("quopt::host::embedding_backward", HostRange(0, chunks),
+  host_for("quopt::host::embedding_backward", chunks,
                        [=](const std::int64_t chunk) {
                          const std::int64_t j0 = chunk * kColumnChunk;
                          const std::int64_t j1 = std::min(c, j0 + kColumnChunk);
@@ -34,7 +34,7 @@ void embedding_backward(const std::int32_t* tokens, std::int64_t n, const T* dou
                            const T* src = dout + i * c;
                            for (std::int64_t j = j0; j < j1; ++j) dst[j] += src[j];
                          }
-                       });
+                       }, n * kColumnChunk);
 }
 
 #define QUOPT_INSTANTIATE(T)                                                                         \

@@ -11,12 +11,12 @@ namespace {
 // c = beta * c for the degenerate k == 0 product (BLAS rejects the leading dimension 0 then).
 template <class T>
 void scale_rows(std::int64_t m, std::int64_t n, double beta, T* c, std::int64_t ldc) {
-  Kokkos::parallel_for("quopt::host::gemm_k0", HostRange(0, m), [=](const std::int64_t i) {
+  host_for("quopt::host::gemm_k0", m, [=](const std::int64_t i) {
     for (std::int64_t j = 0; j < n; ++j) {
       T& x = c[i * ldc + j];
       x = beta == 0.0 ? T(0) : static_cast<T>(beta * static_cast<double>(x));
     }
-  });
+  }, n);
 }
 
 void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m, blasint n, blasint k, double alpha,

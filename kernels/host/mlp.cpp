@@ -16,7 +16,7 @@ T sigmoid(T g) {
 
 template <class T>
 void relu2_forward(const T* x, T* y, std::int64_t n) {
-  Kokkos::parallel_for("quopt::host::relu2_forward", HostRange(0, n), [=](const std::int64_t i) {
+  host_for("quopt::host::relu2_forward", n, [=](const std::int64_t i) {
     const T r = x[i] > T(0) ? x[i] : T(0);
     y[i] = r * r;
   });
@@ -24,7 +24,7 @@ void relu2_forward(const T* x, T* y, std::int64_t n) {
 
 template <class T>
 void relu2_backward(const T* dy, const T* x, T* dx, std::int64_t n) {
-  Kokkos::parallel_for("quopt::host::relu2_backward", HostRange(0, n), [=](const std::int64_t i) {
+  host_for("quopt::host::relu2_backward", n, [=](const std::int64_t i) {
     const T r = x[i] > T(0) ? x[i] : T(0);
     dx[i] = T(2) * r * dy[i];
   });
@@ -32,7 +32,7 @@ void relu2_backward(const T* dy, const T* x, T* dx, std::int64_t n) {
 
 template <class T>
 void swiglu_forward(const T* gate, const T* up, T* y, std::int64_t n) {
-  Kokkos::parallel_for("quopt::host::swiglu_forward", HostRange(0, n), [=](const std::int64_t i) {
+  host_for("quopt::host::swiglu_forward", n, [=](const std::int64_t i) {
     const T g = gate[i];
     y[i] = g * sigmoid(g) * up[i];
   });
@@ -40,7 +40,7 @@ void swiglu_forward(const T* gate, const T* up, T* y, std::int64_t n) {
 
 template <class T>
 void swiglu_backward(const T* dy, const T* gate, const T* up, T* dgate, T* dup, std::int64_t n) {
-  Kokkos::parallel_for("quopt::host::swiglu_backward", HostRange(0, n), [=](const std::int64_t i) {
+  host_for("quopt::host::swiglu_backward", n, [=](const std::int64_t i) {
     // Read every input before writing, so outputs may alias inputs elementwise.
     const T g = gate[i], u = up[i], d = dy[i];
     const T s = sigmoid(g);

@@ -67,14 +67,14 @@ void rtn_quantize(const T* x, std::int64_t n, std::int64_t c, std::int64_t g, in
   const int max_code = rtn_max_code(bits);
   // One task per (row, group): groups are independent, so a per-row quantizer also parallelises over
   // rows only (groups_per_row == 1). Reads of a group finish before its writes, so xq may equal x.
-  Kokkos::parallel_for("quopt::host::rtn_quantize", HostRange(0, n * groups_per_row),
+  host_for("quopt::host::rtn_quantize", n * groups_per_row,
                        [=](const std::int64_t task) {
                          const T* xg = x + task * g;  // rows are contiguous, groups tile them
                          T* qg = xq + task * g;
                          const T amax = abs_max(xg, g);
                          const double s = rtn_scale(static_cast<double>(amax), bits);
                          scales[task] = rtn_group(xg, qg, g, s, max_code);
-                       });
+                       }, g);
 }
 
 namespace {
@@ -107,7 +107,7 @@ template <class T>
 void hadamard_transform(const T* x, std::int64_t n, std::int64_t c, std::int64_t block, T* y) {
   const T norm = static_cast<T>(1.0 / std::sqrt(static_cast<double>(block)));
   // One task per block of one row; blocks are disjoint, so the in-place case is race-free.
-  Kokkos::parallel_for("quopt::host::hadamard_transform", HostRange(0, n * (c / block)),
+  host_for("quopt::host::hadamard_transform", n * (c / block),
                        [=](const std::int64_t task) {
                          const T* xb = x + task * block;
                          T* yb = y + task * block;
@@ -131,7 +131,7 @@ void hadamard_transform(const T* x, std::int64_t n, std::int64_t c, std::int64_t
                            }
                          }
                          for (std::int64_t j = 0; j < block; ++j) yb[j] *= norm;
-                       });
+                       }, block);
 }
 
 template <class T>
@@ -140,7 +140,7 @@ void quest_quantize(const T* x, std::int64_t n, std::int64_t c, int bits, double
   const double levels = std::ldexp(1.0, bits);  // 2^b
   const double k_lo = -levels / 2.0 + 1.0;      // codes k of round(x / step + 1/2): [-2^(b-1) + 1, 2^(b-1)]
   const double k_hi = levels / 2.0;
-  Kokkos::parallel_for("quopt::host::quest_quantize", HostRange(0, n), [=](const std::int64_t i) {
+  host_for("quopt::host::quest_quantize", n, [=](const std::int64_t i) {
     const T* xi = x + i * c;
     T* qi = xq + i * c;
     const double rms = std::sqrt(sum_squares8(xi, c) / static_cast<double>(c));
@@ -159,12 +159,12 @@ void quest_quantize(const T* x, std::int64_t n, std::int64_t c, int bits, double
       qi[j] = q;  // after the mask: xq may alias x
     }
     if (scales != nullptr) scales[i] = static_cast<T>(scale);
-  });
+  }, c);
 }
 
 template <class T>
 void apply_mask(T* g, const T* m, std::int64_t count) {
-  Kokkos::parallel_for("quopt::host::apply_mask", HostRange(0, count),
+  host_for("quopt::host::apply_mask", count,
                        [=](const std::int64_t i) { g[i] *= m[i]; });
 }
 

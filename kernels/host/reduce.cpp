@@ -13,7 +13,7 @@ double sum_squares(const T* x, std::int64_t n) {
   const std::int64_t chunks = (n + kReduceChunk - 1) / kReduceChunk;
   std::vector<double> partial(static_cast<std::size_t>(chunks));
   double* part = partial.data();
-  Kokkos::parallel_for("quopt::host::sum_squares", HostRange(0, chunks), [=](const std::int64_t c) {
+  host_for("quopt::host::sum_squares", chunks, [=](const std::int64_t c) {
     const std::int64_t i0 = c * kReduceChunk;
     const std::int64_t i1 = std::min(n, i0 + kReduceChunk);
     // Four interleaved accumulators (fixed assignment i % 4) for instruction-level parallelism.
@@ -30,7 +30,7 @@ double sum_squares(const T* x, std::int64_t n) {
       acc[0] += xv * xv;
     }
     part[c] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-  });
+  }, kReduceChunk);
   double total = 0.0;
   for (std::int64_t c = 0; c < chunks; ++c) total += part[c];
   return total;

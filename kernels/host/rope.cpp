@@ -17,16 +17,16 @@ void rope(T* x, std::int64_t b, std::int64_t t, std::int64_t h, std::int64_t d, 
   double* pc = cos_tab.data();
   double* ps = sin_tab.data();
   const double sign = inverse ? -1.0 : 1.0;
-  Kokkos::parallel_for("quopt::host::rope_table", HostRange(0, t), [=](const std::int64_t p) {
+  host_for("quopt::host::rope_table", t, [=](const std::int64_t p) {
     for (std::int64_t i = 0; i < half; ++i) {
       const double inv_freq = std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(d));
       const double angle = static_cast<double>(p) * inv_freq;
       pc[p * half + i] = std::cos(angle);
       ps[p * half + i] = sign * std::sin(angle);
     }
-  });
+  }, half);
   const std::int64_t rows = b * t * h;  // one row = one head vector of one token
-  Kokkos::parallel_for("quopt::host::rope", HostRange(0, rows), [=](const std::int64_t r) {
+  host_for("quopt::host::rope", rows, [=](const std::int64_t r) {
     const std::int64_t p = (r / h) % t;
     const double* cr = pc + p * half;
     const double* sr = ps + p * half;
@@ -37,7 +37,7 @@ void rope(T* x, std::int64_t b, std::int64_t t, std::int64_t h, std::int64_t d, 
       xr[i] = static_cast<T>(x1 * cr[i] - x2 * sr[i]);
       xr[i + half] = static_cast<T>(x2 * cr[i] + x1 * sr[i]);
     }
-  });
+  }, d);
 }
 
 template void rope<float>(float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, double, bool);

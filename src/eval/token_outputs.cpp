@@ -29,6 +29,7 @@ TokenOutputs model_token_outputs(const Olmo2& model, const TokenShard& shard, st
     Tensor in, tgt;
     loader.load(b, batch_rows, 0, rows, in, tgt);
     Activations act;
+    act.keep_logits = true;
     model.forward(in, tgt, act);
     const Tensor logits = act.logits.is_host() ? act.logits : act.logits.to(Device::Host);
     const Tensor lse = act.lse.is_host() ? act.lse : act.lse.to(Device::Host);

@@ -5,23 +5,41 @@
 #include <map>
 #include <sstream>
 
+#include <xxhash.h>
+
 #include "core/error.hpp"
 #include "parallel/collective_error.hpp"
 
 namespace quopt {
 
 std::uint64_t tensor_checksum(const Tensor& t) {
+  const Tensor host = t.is_host() ? t : t.to(Device::Host);  // device memory is not readable here
+  return XXH3_64bits(host.raw(), host.nbytes());
+}
+
+std::uint64_t tensor_checksum_fnv1a(const Tensor& t) {
   std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64 offset basis
   const Tensor host = t.is_host() ? t : t.to(Device::Host);
   const auto* p = static_cast<const unsigned char*>(host.raw());
   for (std::size_t i = 0; i < host.nbytes(); ++i) {
     h ^= p[i];
-    h *= 0x100000001b3ULL;
+    h *= 0x100000001b3ULL;  // FNV-1a 64 prime
   }
   return h;
 }
 
 namespace {
+
+// The hash of the manifest's lines, named by the root attribute "manifest_hash". Checkpoints written
+// before it existed have no such attribute and carry FNV-1a sums; they still verify.
+constexpr const char* kManifestHash = "xxh3-64";
+constexpr const char* kLegacyManifestHash = "fnv1a-64";
+
+std::string hex16(std::uint64_t h) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
 
 struct Desc {
   std::string name;
@@ -110,17 +128,15 @@ void write_owned(H5File& f, MPI_Comm comm, const std::vector<NamedTensor>& mine,
   std::string write_error;  // independent writes fail on one rank only: every rank learns of it below
   for (const auto& t : mine) {
     if (writers.at(t.name).owner != rank || !write_error.empty()) continue;
+    // A device tensor (train.device = "cuda") is copied to the host once, for the write and the checksum.
+    const Tensor host = t.tensor.is_host() ? t.tensor : t.tensor.to(Device::Host);
     try {
-      f.write(t.name, t.tensor);
+      f.write(t.name, host);
     } catch (const Error& e) {
       write_error = e.what();
       continue;
     }
-    if (manifest) {
-      char hex[17];
-      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(tensor_checksum(t.tensor)));
-      sums << t.name << '\t' << hex << '\n';
-    }
+    if (manifest) sums << t.name << '\t' << hex16(tensor_checksum(host)) << '\n';
   }
   throw_if_any(comm, write_error);
   if (!manifest) return;
@@ -133,11 +149,18 @@ void write_owned(H5File& f, MPI_Comm comm, const std::vector<NamedTensor>& mine,
   std::sort(lines.begin(), lines.end());
   std::string text;
   for (const auto& l : lines) text += l + "\n";
+  f.set_attr("/", "manifest_hash", kManifestHash);
   f.set_attr("/", "manifest", text);
 }
 
 std::string verify_manifest(const H5File& f, const TensorCheck& check) {
   if (!f.has_attr("/", "manifest")) return "no manifest attribute";
+  const std::string hash =
+      f.has_attr("/", "manifest_hash") ? f.get_attr_string("/", "manifest_hash") : kLegacyManifestHash;
+  if (hash != kManifestHash && hash != kLegacyManifestHash)
+    return "the manifest's checksums use the hash '" + hash + "', which this quopt does not know (it knows " +
+           kManifestHash + " and " + kLegacyManifestHash + "); a newer quopt wrote this file: use that one";
+  const bool legacy = hash == kLegacyManifestHash;
   std::istringstream in(f.get_attr_string("/", "manifest"));
   std::string line;
   std::size_t n = 0;
@@ -152,9 +175,8 @@ std::string verify_manifest(const H5File& f, const TensorCheck& check) {
     } catch (const Error& e) {
       return std::string("cannot read ") + name + ": " + e.what();
     }
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(tensor_checksum(t)));
-    if (line.substr(tab + 1) != hex) return "checksum mismatch in " + name;
+    const std::uint64_t sum = legacy ? tensor_checksum_fnv1a(t) : tensor_checksum(t);
+    if (line.substr(tab + 1) != hex16(sum)) return "checksum mismatch in " + name + " (" + hash + ")";
     if (check) {
       std::string why = check(name, t);
       if (!why.empty()) return why;

@@ -1,5 +1,6 @@
 #include "model/olmo2.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/error.hpp"
@@ -352,12 +353,18 @@ Tensor Olmo2::forward_stage(const Tensor& input, const Tensor& targets, std::int
   act.z = new_tensor({N, C});
   act.z_rstd = new_tensor({N});
   k::rmsnorm_forward(act.y, final_norm_->value, cfg_.norm_eps, act.z, act.z_rstd);
-  act.logits = new_tensor({N, V});
-  head_fwd(act.z, act.logits, act.head_lin);
   act.lse = new_tensor({N});
   act.token_loss = new_tensor({N});
   LossSum out;
-  out.sum = k::cross_entropy_forward(act.logits, act.targets.reshape({N}), cfg_.z_loss, act.token_loss, act.lse);
+  // A quantized head (QAT's LinearQuant) runs unfused: its forward and backward are the quantizer's.
+  if (act.keep_logits || (quant_ && quant_->applies(kHeadName))) {
+    act.logits = new_tensor({N, V});
+    head_fwd(act.z, act.logits, act.head_lin);
+    out.sum = k::cross_entropy_forward(act.logits, act.targets.reshape({N}), cfg_.z_loss, act.token_loss, act.lse);
+  } else {
+    if (act.head_dscale != 0.0) act.dz = new_tensor({N, C});
+    out.sum = fused_head(act, act.head_dscale, act.dz);
+  }
   const std::int32_t* t = targets.data<std::int32_t>();
   for (std::int64_t i = 0; i < N; ++i) out.count += t[i] >= 0 ? 1 : 0;
   if (loss) *loss = out;
@@ -374,6 +381,31 @@ Tensor Olmo2::device_tokens(const Tensor& tokens, const char* what, bool allow_n
                 "); the tokenizer and model.vocab_size disagree");
   }
   return tokens.to(dev_);
+}
+
+namespace {
+// Rows of logits the fused head computes at a time: as many as fit in kHeadWorkBytes, at least
+// kHeadMinRows (each block's weight-gradient GEMM reads and writes all of dW [V, C], so fewer, taller
+// blocks cost less memory traffic), at most the micro-batch. A tuning choice measured in
+// docs/benchmarks.md; results depend on it only through summation order.
+constexpr std::int64_t kHeadWorkBytes = std::int64_t{64} << 20;
+constexpr std::int64_t kHeadMinRows = 64;
+}  // namespace
+
+Tensor& Olmo2::head_work(std::int64_t n_rows) const {
+  const std::int64_t V = cfg_.vocab_size;
+  const std::int64_t fit = kHeadWorkBytes / (V * static_cast<std::int64_t>(dtype_size(dt_)));
+  const std::int64_t rows = std::min(n_rows, std::max(kHeadMinRows, fit));
+  if (!head_work_.defined() || head_work_.dim(0) != rows) head_work_ = new_tensor({rows, V});
+  return head_work_;
+}
+
+double Olmo2::fused_head(Activations& act, double dscale, Tensor& dz) const {
+  const std::int64_t N = act.z.dim(0);
+  Tensor none;
+  Tensor& dw = dz.defined() ? head_->grad : none;
+  return k::classifier_cross_entropy(act.z, head_->value, act.targets.reshape({N}), cfg_.z_loss, dscale,
+                                     act.token_loss, act.lse, dz, dw, head_work(N));
 }
 
 void Olmo2::block_backward(BlockParams& w, BlockActivations& c, std::int64_t B, std::int64_t T,
@@ -430,14 +462,25 @@ Tensor Olmo2::backward_stage(Activations& act, const Tensor& dy_in, double dscal
   const std::int64_t B = act.batch, T = act.seq, N = B * T, C = cfg_.d_model;
   Tensor dy;
   if (stage_.head) {
-    QUOPT_CHECK(act.logits.defined(), "backward called without a forward");
-    Tensor dlogits = act.logits;  // in place: logits are not needed after this
-    k::cross_entropy_backward(act.logits, act.targets.reshape({N}), act.lse, cfg_.z_loss, dscale, dlogits);
-    Tensor dz = new_tensor({N, C});
-    head_bwd(dlogits, act.z, act.head_lin, dz);
+    QUOPT_CHECK(act.z.defined(), "backward called without a forward");
+    Tensor dz;
+    if (act.dz.defined()) {  // a training forward computed it (and the head weight's gradient)
+      QUOPT_CHECK(dscale == act.head_dscale, "backward with dscale ", dscale, " after a forward with head_dscale ",
+                  act.head_dscale, "; they must be the same");
+      dz = act.dz;
+    } else if (act.logits.defined()) {
+      Tensor dlogits = act.logits;  // in place: logits are not needed after this
+      k::cross_entropy_backward(act.logits, act.targets.reshape({N}), act.lse, cfg_.z_loss, dscale, dlogits);
+      dz = new_tensor({N, C});
+      head_bwd(dlogits, act.z, act.head_lin, dz);
+    } else {  // the forward kept neither: one more fused pass (its logits GEMM is repeated)
+      dz = new_tensor({N, C});
+      fused_head(act, dscale, dz);
+    }
     dy = new_tensor({N, C});
     k::rmsnorm_backward(dz, act.y, final_norm_->value, act.z_rstd, dy, final_norm_->grad);
     act.logits = Tensor();
+    act.dz = Tensor();
   } else {
     QUOPT_CHECK(dy_in.numel() == N * C, "stage output gradient must be [", N, ", ", C, "], got ",
                 dy_in.describe());

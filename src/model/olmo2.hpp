@@ -33,12 +33,25 @@ struct BlockActivations {
 };
 
 struct Activations {
+  // Set by the caller before the forward (a stage with the head reads them):
+  //   head_dscale != 0: a training forward. The head runs as the fused classifier + cross-entropy
+  //     (kernels/ops.hpp), which also computes the head's gradients, scaled by head_dscale: dz is kept
+  //     for the backward and the head weight's gradient is accumulated during this forward. The
+  //     backward must then get the same dscale.
+  //   keep_logits: also keep the logits [N, V] (N x V memory; for callers that read them). Otherwise
+  //     the head computes them a block of rows at a time and keeps only lse and token_loss.
+  //   A head a LinearQuant applies to (QAT) always runs unfused: logits are kept and the backward
+  //   computes the head's gradients through the quantizer; head_dscale is then not needed.
+  double head_dscale = 0.0;
+  bool keep_logits = false;
+
   std::int64_t batch = 0, seq = 0;
   Tensor tokens, targets;                // i32 [B, T]
   std::vector<BlockActivations> blocks;  // this stage's blocks, in order
   Tensor y;                              // last block output [N, C]
   Tensor z, z_rstd;                      // final norm output
-  Tensor logits, lse, token_loss;        // [N, V], [N], [N]
+  Tensor logits, lse, token_loss;        // [N, V] (keep_logits or a quantized head only), [N], [N]
+  Tensor dz;                             // head_dscale * dL/dz [N, C] (fused training forward only)
   LinearCache head_lin;                  // cache of a quantized head (LinearQuant applies to "head")
 };
 
@@ -140,6 +153,11 @@ class Olmo2 {
   Tensor new_tensor(const Shape& s) const { return Tensor::empty(s, dt_, dev_); }
   // tokens (and targets) i32 on the host, range-checked, on this model's device.
   Tensor device_tokens(const Tensor& tokens, const char* what, bool allow_negative) const;
+  // The fused head over act.z: losses into act.token_loss / act.lse, and with dz defined the gradients
+  // (dz written, the head weight's gradient accumulated). Returns the loss sum.
+  double fused_head(Activations& act, double dscale, Tensor& dz) const;
+  // Scratch rows of the fused head, kept across calls: [rows, V] (see olmo2.cpp for the row count).
+  Tensor& head_work(std::int64_t n_rows) const;
   enum Lin { kQ, kK, kV, kO, kUp, kGate, kDown };
   void linear_fwd(std::int64_t block, Lin which, const Tensor& x, const Parameter& w, Tensor& y,
                   BlockActivations& c) const;
@@ -160,6 +178,7 @@ class Olmo2 {
   std::vector<BlockParams> blocks_;
   std::shared_ptr<const LinearQuant> quant_;
   LinearObserver observer_;
+  mutable Tensor head_work_;
 };
 
 // Name, role and shape of every parameter a stage holds, in construction order (no allocation).

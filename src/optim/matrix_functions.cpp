@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/blas_errors.hpp"
 #include "core/error.hpp"
 #include "optim/matrix_functions_device.hpp"
 
@@ -59,13 +60,42 @@ void gemm(bool ta, bool tb, int m, int n, int k, double alpha, const double* a, 
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha,
               a, lda, b, ldb, beta, c, ldc);
 }
-lapack_int syevd(lapack_int n, float* a, float* w) {
-  SingleThreadedLapack one;
-  return LAPACKE_ssyevd(LAPACK_ROW_MAJOR, 'V', 'U', n, a, n, w);
+lapack_int syevd_work(lapack_int n, float* a, float* w, float* work, lapack_int lwork, lapack_int* iwork,
+                      lapack_int liwork) {
+  return LAPACKE_ssyevd_work(LAPACK_ROW_MAJOR, 'V', 'U', n, a, n, w, work, lwork, iwork, liwork);
 }
-lapack_int syevd(lapack_int n, double* a, double* w) {
+lapack_int syevd_work(lapack_int n, double* a, double* w, double* work, lapack_int lwork, lapack_int* iwork,
+                      lapack_int liwork) {
+  return LAPACKE_dsyevd_work(LAPACK_ROW_MAJOR, 'V', 'U', n, a, n, w, work, lwork, iwork, liwork);
+}
+
+// ?syevd with eigenvectors on a row-major n x n matrix, with workspaces sized in integers. LAPACK
+// answers a workspace query in the work array's own type, so ssyevd's float cannot hold its
+// minimum 1 + 6n + 2n^2 exactly above n ~ 2,900 (2^24): it came back rounded down, and ssyevd then
+// rejected it (argument 8, LWORK). The query's answer is kept only where it asks for more than the
+// documented minimum (small n, where ssytrd's blocked optimum is larger and exact in a float).
+// A rejected argument is reported in `rejected` (blas_errors.hpp), not printed.
+template <class T>
+lapack_int syevd(lapack_int n, T* a, T* w, std::string& rejected) {
   SingleThreadedLapack one;
-  return LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', n, a, n, w);
+  BlasErrorScope scope;
+  const SyevdWorkspace need = syevd_workspace(n);
+  T query = T(0);
+  lapack_int iquery = 0;
+  lapack_int info = syevd_work(n, a, w, &query, -1, &iquery, -1);
+  if (info == 0) {
+    const auto lwork = std::max<std::int64_t>(need.lwork, static_cast<std::int64_t>(query));
+    const auto liwork = std::max<std::int64_t>(need.liwork, iquery);
+    QUOPT_CHECK(lwork <= std::numeric_limits<lapack_int>::max(), "eigh: a ", n, " x ", n,
+                " eigendecomposition needs a workspace of ", lwork,
+                " elements, more than the LAPACK integer type holds; this LAPACK build cannot do it");
+    std::vector<T> work(static_cast<std::size_t>(lwork));
+    std::vector<lapack_int> iwork(static_cast<std::size_t>(liwork));
+    info = syevd_work(n, a, w, work.data(), static_cast<lapack_int>(lwork), iwork.data(),
+                      static_cast<lapack_int>(liwork));
+  }
+  rejected = scope.errors();
+  return info;
 }
 lapack_int geqrf(lapack_int m, lapack_int n, float* a, float* tau) {
   SingleThreadedLapack one;
@@ -115,7 +145,7 @@ bool finite_range(const T* p, std::int64_t n) {
 
 // One eigendecomposition attempt in precision T; input a (n x n) is copied.
 template <class T>
-int eigh_attempt(const T* a, std::int64_t n, std::vector<T>& w, std::vector<T>& q) {
+int eigh_attempt(const T* a, std::int64_t n, std::vector<T>& w, std::vector<T>& q, std::string& rejected) {
   if constexpr (std::is_same_v<T, float>) {
     if (g_fail_next_f32_eigh > 0) {
       --g_fail_next_f32_eigh;
@@ -127,7 +157,7 @@ int eigh_attempt(const T* a, std::int64_t n, std::vector<T>& w, std::vector<T>& 
   q.assign(a, a + nn);
   w.assign(static_cast<std::size_t>(n), T(0));
   if (n == 0) return 0;
-  const lapack_int info = syevd(static_cast<lapack_int>(n), q.data(), w.data());
+  const lapack_int info = syevd(static_cast<lapack_int>(n), q.data(), w.data(), rejected);
   if (info != 0) return static_cast<int>(info);
   if (!finite_range(q.data(), n * n) || !finite_range(w.data(), n)) return kNonFinite;
   return 0;
@@ -153,7 +183,8 @@ RootResult inverse_root_eigen_t(const Tensor& a, double p, double epsilon, bool 
   EighResult e = eigh(ridge_t, retry_fp64);
   if (!e.ok) {
     res.message = cat("eigendecomposition failed (LAPACK info ", e.info,
-                      e.info == kNonFinite ? ", non-finite values" : "", ")");
+                      e.info == kNonFinite ? ", non-finite values" : "", e.message.empty() ? "" : ": ", e.message,
+                      ")");
     return res;
   }
   res.used_fp64 = e.used_fp64;
@@ -330,6 +361,13 @@ bool all_finite(const Tensor& t) {
   });
 }
 
+SyevdWorkspace syevd_workspace(std::int64_t n) {
+  QUOPT_CHECK(n >= 0, "syevd_workspace: n = ", n, " must be >= 0");
+  // LAPACK ?syevd, JOBZ = 'V': LWORK >= 1 + 6N + 2N^2, LIWORK >= 3 + 5N for N > 1; both 1 for N <= 1.
+  if (n <= 1) return {1, 1};
+  return {1 + 6 * n + 2 * n * n, 3 + 5 * n};
+}
+
 EighResult eigh(const Tensor& a, bool retry_fp64) {
   check_square("eigh", a);
   const std::int64_t n = a.dim(0);
@@ -345,15 +383,24 @@ EighResult eigh(const Tensor& a, bool retry_fp64) {
     res.eigenvalues = dt == wt.dtype() ? wt : wt.astype(dt);
     res.eigenvectors = dt == qt.dtype() ? qt : qt.astype(dt);
   };
+  // What LAPACK rejected in each attempt, for the caller's message.
+  auto note = [&](const char* precision, const std::string& rejected) {
+    if (rejected.empty()) return;
+    if (!res.message.empty()) res.message += "; ";
+    res.message += cat(precision, " attempt: ", rejected);
+  };
+  std::string rejected;
   if (a.dtype() == DType::F64) {
     std::vector<double> w, q;
-    res.info = eigh_attempt(a.data<double>(), n, w, q);
+    res.info = eigh_attempt(a.data<double>(), n, w, q, rejected);
+    note("fp64", rejected);
     res.ok = res.info == 0;
     if (res.ok) store(w, q, DType::F64);
     return res;
   }
   std::vector<float> w, q;
-  res.info = eigh_attempt(a.data<float>(), n, w, q);
+  res.info = eigh_attempt(a.data<float>(), n, w, q, rejected);
+  note("f32", rejected);
   if (res.info == 0) {
     res.ok = true;
     store(w, q, DType::F32);
@@ -362,7 +409,8 @@ EighResult eigh(const Tensor& a, bool retry_fp64) {
   if (!retry_fp64) return res;
   const Tensor a64 = a.astype(DType::F64);
   std::vector<double> wd, qd;
-  res.info = eigh_attempt(a64.data<double>(), n, wd, qd);
+  res.info = eigh_attempt(a64.data<double>(), n, wd, qd, rejected);
+  note("fp64 retry", rejected);
   if (res.info != 0) return res;
   store(wd, qd, DType::F32);
   // The f32 conversion of a huge fp64 eigenvalue may overflow.

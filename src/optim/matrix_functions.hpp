@@ -28,10 +28,18 @@ struct EighResult {
   int info = 0;            // LAPACK info of the last attempt (0 = success; -1000: non-finite input/output)
   Tensor eigenvalues;      // [n], ascending (LAPACK ?syevd order), input dtype
   Tensor eigenvectors;     // [n, n], column j is the unit eigenvector of eigenvalues[j], input dtype
+  std::string message;     // arguments LAPACK rejected, if any (core/blas_errors.hpp); "" otherwise
 };
 // A = Q diag(w) Q^T for a symmetric n x n A (only its upper triangle is read), by LAPACKE_?syevd.
 // An f32 failure is retried in fp64 when retry_fp64 (results converted back to f32).
 EighResult eigh(const Tensor& a, bool retry_fp64 = true);
+// The minimum workspaces of ?syevd with eigenvectors (LAPACK's documented LWORK and LIWORK), in
+// integers: eigh sizes its work arrays with at least these, never with a workspace query's answer
+// alone (ssyevd returns it as a float, which rounds it down above n ~ 2,900).
+struct SyevdWorkspace {
+  std::int64_t lwork = 0, liwork = 0;
+};
+SyevdWorkspace syevd_workspace(std::int64_t n);
 
 // ---- QR -------------------------------------------------------------------------------------------
 struct QrResult {

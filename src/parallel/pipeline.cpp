@@ -85,6 +85,7 @@ LossSum PipelineEngine::train_step(std::int64_t n_micro, const MicroBatchFn& bat
   std::int64_t next_bwd = 0;
   for (std::int64_t m = 0; m < n_micro; ++m) {
     live.emplace_back();
+    live.back().head_dscale = dscale;  // the head's gradients come with its forward (model/olmo2.hpp)
     forward(m, batch, live.back(), loss);
     if (m >= warm) {
       backward(next_bwd, live.front(), dscale, sync, next_bwd == n_micro - 1);

@@ -73,6 +73,7 @@ BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64
     model.params().zero_grads();
     for (std::int64_t m = 0; m < B / MB; ++m) {
       Activations act;
+      act.head_dscale = dscale;  // as the trainer: the fused head computes its gradients in the forward
       model.forward(in, tgt, act);
       model.backward(act, dscale);
     }
@@ -89,9 +90,9 @@ BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64
   kernels::gemm_stats_reset();
   // On the GPU the statistics would synchronise after every GEMM and distort the step time: off there.
   kernels::gemm_stats_enable(!gpu);
-  const double t0 = wall_seconds();
+  const double t0 = wall_seconds(), c0 = process_cpu_seconds();
   for (std::int64_t i = 0; i < steps; ++i) one_step();
-  const double elapsed = wall_seconds() - t0;
+  const double elapsed = wall_seconds() - t0, cpu = process_cpu_seconds() - c0;
   kernels::gemm_stats_enable(false);
   const kernels::GemmStats g = kernels::gemm_stats();
   const auto shapes = kernels::gemm_shape_counts();
@@ -101,6 +102,7 @@ BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64
   r.tokens_per_step = B * T;
   r.step_seconds = elapsed / static_cast<double>(steps);
   r.tokens_per_s = static_cast<double>(B * T * steps) / elapsed;
+  r.tokens_per_cpu_s = cpu > 0 ? static_cast<double>(B * T * steps) / cpu : 0.0;
   r.gemm_seconds = g.seconds / static_cast<double>(steps);
   r.gemm_gflops_rate = g.seconds > 0 ? g.flops / g.seconds * 1e-9 : 0.0;
   r.gemm_calls = g.calls;
@@ -137,13 +139,14 @@ std::string describe(const BenchResult& r, const RunConfig& cfg) {
   std::snprintf(
       buf, sizeof buf,
       "bench %s (%lld parameters), optimizer %s, %lld tokens/step, %lld timed steps\n"
-      "  step time %.4f s, %.1f tokens/s, %.2f model GFLOP/s (6N+attention accounting)\n"
+      "  step time %.4f s, %.1f tokens/s, %.1f tokens per CPU-second, %.2f model GFLOP/s (6N+attention "
+      "accounting)\n"
       "  GEMM inside training: %.4f s/step (%.0f%% of the step), %.2f GFLOP/s over %lld calls, %lld shapes\n"
       "  bare cblas_sgemm, same shapes and call counts: %.2f GFLOP/s\n"
       "  ratio (in-training GEMM rate / bare sgemm rate): %.3f",
       cfg.model.name.c_str(), static_cast<long long>(cfg.model.total_params()), cfg.optimizer.name.c_str(),
       static_cast<long long>(r.tokens_per_step), static_cast<long long>(r.steps), r.step_seconds,
-      r.tokens_per_s, mfu_flops, r.gemm_seconds, 100.0 * r.gemm_seconds / r.step_seconds, r.gemm_gflops_rate,
+      r.tokens_per_s, r.tokens_per_cpu_s, mfu_flops, r.gemm_seconds, 100.0 * r.gemm_seconds / r.step_seconds, r.gemm_gflops_rate,
       static_cast<long long>(r.gemm_calls), static_cast<long long>(r.gemm_shapes), r.bare_gflops_rate,
       r.bare_gflops_rate > 0 ? r.gemm_gflops_rate / r.bare_gflops_rate : 0.0);
   return buf;

@@ -58,23 +58,33 @@ class CudaModel : public ::testing::Test {
   void TearDown() override { kernels::set_matmul_precision(kernels::MatmulPrecision::FP32); }
 };
 
+// Both heads: the fused classifier computing its gradients in the forward (a training forward,
+// head_dscale set, as the trainer runs it) and in a second pass from the backward (head_dscale 0).
 TEST_F(CudaModel, LossAndGradientsMatchTheHostInFp32Mode) {
   for (const MlpKind mlp : {MlpKind::Relu2, MlpKind::SwiGLU}) {
-    const ModelConfig mc = gqa_model(mlp);
-    TwinModels m(mc, 11);
-    Olmo2 &host = m.host, &dev = m.dev;
-    Tensor tok, tgt;
-    batch(mc, 4, tok, tgt);
-    Activations ah, ad;
-    const LossSum lh = host.forward(tok, tgt, ah);
-    const LossSum ld = dev.forward(tok, tgt, ad);
-    EXPECT_EQ(ld.count, lh.count);
-    EXPECT_NEAR(ld.sum, lh.sum, 1e-5 * std::fabs(lh.sum));
-    host.backward(ah, 1.0 / static_cast<double>(lh.count));
-    dev.backward(ad, 1.0 / static_cast<double>(ld.count));
-    for (const auto& p : host.params().all()) {
-      const Tensor g = to_host(dev.params().get(p.name).grad);
-      testing::expect_close(p.name + " gradient", g, testing::values(p.grad), 1e-4);
+    for (const bool training_forward : {true, false}) {
+      SCOPED_TRACE(training_forward ? "head gradients in the forward" : "head gradients in the backward");
+      const ModelConfig mc = gqa_model(mlp);
+      TwinModels m(mc, 11);
+      Olmo2 &host = m.host, &dev = m.dev;
+      Tensor tok, tgt;
+      batch(mc, 4, tok, tgt);
+      std::int64_t counted = 0;
+      for (std::int64_t i = 0; i < tgt.numel(); ++i) counted += tgt.data<std::int32_t>()[i] >= 0 ? 1 : 0;
+      const double dscale = 1.0 / static_cast<double>(counted);
+      Activations ah, ad;
+      ah.head_dscale = ad.head_dscale = training_forward ? dscale : 0.0;
+      const LossSum lh = host.forward(tok, tgt, ah);
+      const LossSum ld = dev.forward(tok, tgt, ad);
+      EXPECT_EQ(ld.count, lh.count);
+      EXPECT_EQ(lh.count, counted);
+      EXPECT_NEAR(ld.sum, lh.sum, 1e-5 * std::fabs(lh.sum));
+      host.backward(ah, dscale);
+      dev.backward(ad, dscale);
+      for (const auto& p : host.params().all()) {
+        const Tensor g = to_host(dev.params().get(p.name).grad);
+        testing::expect_close(p.name + " gradient", g, testing::values(p.grad), 1e-4);
+      }
     }
   }
 }

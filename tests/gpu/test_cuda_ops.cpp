@@ -222,6 +222,38 @@ TEST_P(CudaVsHost, CrossEntropyWithIgnoredTargetsAndZLoss) {
   same("cross_entropy_backward (in place)", gl, dl);
 }
 
+// The fused classifier + cross-entropy: cuBLASLt GEMMs and the CUDA row pass over blocks of R rows (one
+// [R, V] block of logits at a time) against the host's, for blocks of one row, several uneven blocks, and
+// the whole batch in one; with gradients (dw accumulated onto random values) and the loss-only form.
+TEST_P(CudaVsHost, ClassifierCrossEntropy) {
+  const std::int64_t N = 77, C = 48, V = 3001;
+  const Tensor x = randn({N, C}, 60, dt()), w = randn({V, C}, 61, dt(), 0.3), dw0 = randn({V, C}, 62, dt());
+  const Tensor tgt = tokens_of({N}, V, 63, true);
+  const Tensor gx = to_dev(x), gw = to_dev(w), gtgt = to_dev(tgt);
+  for (const std::int64_t R : {std::int64_t{1}, std::int64_t{16}, N}) {
+    SCOPED_TRACE(cat("block of ", R, " rows"));
+    Tensor loss = Tensor::empty({N}, dt()), lse = Tensor::empty({N}, dt()), dx = Tensor::empty({N, C}, dt());
+    Tensor dw = dw0.clone(), work = Tensor::empty({R, V}, dt());
+    Tensor gloss = poisoned({N}, dt()), glse = poisoned({N}, dt()), gdx = poisoned({N, C}, dt());
+    Tensor gdw = to_dev(dw0), gwork = poisoned({R, V}, dt());
+    const double sum = kernels::classifier_cross_entropy(x, w, tgt, 1e-4, 0.25, loss, lse, dx, dw, work);
+    const double gsum = kernels::classifier_cross_entropy(gx, gw, gtgt, 1e-4, 0.25, gloss, glse, gdx, gdw, gwork);
+    EXPECT_NEAR(gsum, sum, tol_for(dt()) * std::fabs(sum));
+    same("classifier_cross_entropy loss", gloss, loss);
+    same("classifier_cross_entropy lse", glse, lse);
+    same("classifier_cross_entropy dx", gdx, dx);
+    same("classifier_cross_entropy dw (accumulated)", gdw, dw);
+    // Loss only (no gradients): the same losses.
+    Tensor gnone;
+    gloss = poisoned({N}, dt());
+    glse = poisoned({N}, dt());
+    const double gsum2 = kernels::classifier_cross_entropy(gx, gw, gtgt, 1e-4, 0.25, gloss, glse, gnone, gnone, gwork);
+    EXPECT_NEAR(gsum2, sum, tol_for(dt()) * std::fabs(sum));
+    same("classifier_cross_entropy loss (loss only)", gloss, loss);
+    same("classifier_cross_entropy lse (loss only)", glse, lse);
+  }
+}
+
 TEST_P(CudaVsHost, AdamWAndSumSquares) {
   const std::int64_t n = 4099;
   Tensor p = randn({n}, 31, dt()), g = randn({n}, 32, dt()), m = randn({n}, 33, dt(), 0.1);

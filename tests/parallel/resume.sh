@@ -8,11 +8,15 @@ W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 cd "$DATA"
 SET=(--set train.steps=40 --set train.batch_size=32 --set train.micro_batch_size=8 --set checkpoint.every=2
      --set checkpoint.keep=3)
+t0=$(date +%s.%N)
 "$QUOPT" train run.toml "${SET[@]}" --out "$W/ref" > "$W/ref.log"
+# Two steps' time (a step and a checkpoint write) of the uninterrupted run, at most 0.3 s: the kill delay
+# must stay below the time the last attempt (5 steps from its target to the end) has left.
+window_ms=$(python3 -c "print(max(10, min(300, int(2000 * ($(date +%s.%N) - $t0) / 40))))")
 
-# SIGKILL at random moments, then resume until done. Each attempt is killed a random 0-0.3 s after it
-# has logged a target step (increasing targets, so every attempt is interrupted mid-run, in a step or in
-# one of the checkpoint writes every 2 steps).
+# SIGKILL at random moments, then resume until done. Each attempt is killed a random 0-window_ms after
+# it has logged a target step (increasing targets, so every attempt is interrupted mid-run, in a step or
+# in one of the checkpoint writes every 2 steps).
 K="$W/killed"
 RANDOM=4242
 kills=0
@@ -28,7 +32,7 @@ for target in 5 11 17 23 29 35; do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  sleep "$(python3 -c "print(($RANDOM % 300) / 1000)")"
+  sleep "$(python3 -c "print(($RANDOM % $window_ms) / 1000)")"
   if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
   wait "$pid" 2>/dev/null || true
 done

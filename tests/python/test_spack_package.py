@@ -188,7 +188,8 @@ def _cmake_options():
 def _cmake_minimum_versions():
     """{spack package name: minimum version} from cmake/QuoptDependencies.cmake and CMakeLists.txt."""
     deps = _cmake("cmake/QuoptDependencies.cmake")
-    spack_name = {"nlohmann_json": "nlohmann-json", "libxxhash": "xxhash", "sentencepiece": "sentencepiece"}
+    spack_name = {"nlohmann_json": "nlohmann-json", "libxxhash": "xxhash", "sentencepiece": "sentencepiece",
+                  "sleef": "sleef"}
     found = {}
     for pkg, version in re.findall(r"find_package\((\w+) ([0-9.]+)", deps):
         found[spack_name.get(pkg, pkg.lower())] = version
@@ -209,10 +210,14 @@ def test_public_fetch_urls(Quopt):
 def test_every_cmake_option_has_one_variant_or_run_tests(Quopt):
     args_on = Quopt(Spec(cuda=True, sanitizers=True, cuda_arch=("90",)), run_tests=True).cmake_args()
     args_off = Quopt(Spec(cuda=False, sanitizers=False), run_tests=False).cmake_args()
-    quopt_on = {a for a in args_on if a.startswith("-DQUOPT_")}
-    quopt_off = {a for a in args_off if a.startswith("-DQUOPT_")}
+    quopt_on = {a for a in args_on if a.startswith("-DQUOPT_ENABLE_")}
+    quopt_off = {a for a in args_off if a.startswith("-DQUOPT_ENABLE_")}
     assert quopt_on == {f"-D{o}:BOOL=ON" for o in _cmake_options()}
     assert quopt_off == {f"-D{o}:BOOL=OFF" for o in _cmake_options()}
+    # QUOPT_NATIVE (-march=native) stays off: Spack passes the spec's target flags itself.
+    assert re.search(r"^option\(QUOPT_NATIVE\b", _cmake("CMakeLists.txt"), re.M)
+    for args in (args_on, args_off):
+        assert "-DQUOPT_NATIVE:BOOL=OFF" in args
     # Tests follow Spack's --test, not a variant (the convention of Cabana/kokkos-kernels).
     variants = {a[0] for a, _ in Quopt.all_of("variants")}
     assert "tests" not in variants
@@ -246,7 +251,7 @@ def test_dependencies(Quopt):
     deps = _deps(Quopt)
     link = {_name(s): s for s, when, t in deps if when is None and t is None}
     for name in ["mpi", "hdf5", "kokkos", "openblas", "sentencepiece", "toml11", "cli11",
-                 "nlohmann-json", "pcre2", "xxhash"]:
+                 "nlohmann-json", "pcre2", "xxhash", "sleef"]:
         assert name in link, f"no link dependency on {name}"
     assert "+mpi" in link["hdf5"], "parallel HDF5 is required (MPI-IO)"
     build = {_name(s) for s, when, t in deps if t == "build"}
@@ -321,7 +326,7 @@ def test_spack_yaml_bounds_like_the_recipe(env, Quopt):
     roots = {_name(s): s for s in _expanded_specs(env, {"QUOPT_SPACK_CUDA": "0"})}
     shared = set(recipe) & set(roots)
     assert {"mpi", "hdf5", "kokkos", "sentencepiece", "toml11", "cli11", "nlohmann-json", "pcre2",
-            "xxhash"} <= shared
+            "xxhash", "sleef"} <= shared
     for name in shared:
         assert roots[name] == recipe[name], f"spack.yaml '{roots[name]}' != recipe '{recipe[name]}'"
 

@@ -65,6 +65,7 @@ inline double brute_loglik(const Olmo2& model, const std::vector<std::int32_t>& 
     tgt.data<std::int32_t>()[j] = seq[static_cast<std::size_t>(j + 1)];
   }
   Activations act;
+  act.keep_logits = true;
   model.forward(in, tgt, act);
   const std::int64_t V = model.config().vocab_size;
   const float* lg = act.logits.data<float>();

@@ -2,6 +2,10 @@
 // entries), in fp64, for the model variants the config allows.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
 #include "core/rng.hpp"
 #include "model/olmo2.hpp"
 #include "support/gradcheck.hpp"
@@ -62,6 +66,27 @@ TEST_P(ModelGradcheck, EveryParameterTensor) {
     Activations a;
     return model.forward(tokens, targets, a).sum * dscale;
   };
+  // The head's other two paths (model/olmo2.hpp) give the same gradients: a training forward
+  // (head_dscale: the fused head's gradients computed in the forward) and keep_logits (the unfused
+  // chain).
+  std::vector<Tensor> grads;
+  for (const auto& p : model.params().all()) grads.push_back(p.grad.clone());
+  for (const bool train_forward : {true, false}) {
+    SCOPED_TRACE(train_forward ? "training forward" : "keep_logits");
+    model.params().zero_grads();
+    Activations a;
+    a.head_dscale = train_forward ? dscale : 0.0;
+    a.keep_logits = !train_forward;
+    EXPECT_EQ(model.forward(tokens, targets, a).sum, ls.sum);
+    model.backward(a, dscale);
+    std::size_t i = 0;
+    for (const auto& p : model.params().all()) {
+      const Tensor& want = grads[i++];
+      for (std::int64_t j = 0; j < want.numel(); ++j)
+        ASSERT_NEAR(p.grad.item(j), want.item(j), 1e-12 * std::max(1.0, std::fabs(want.item(j)))) << p.name;
+    }
+  }
+
   for (auto& p : model.params().all()) {
     const Tensor analytic = p.grad.clone();
     // Relative tolerance 1e-5 at h = 1e-5: central differences have O(h^2) ~ 1e-10 truncation error and

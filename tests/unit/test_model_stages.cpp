@@ -93,6 +93,7 @@ TEST(ModelModules, ChainComposesToForward) {
   for (std::int64_t i = 0; i < B * T; ++i)
     tokens.data<std::int32_t>()[i] = static_cast<std::int32_t>((7 * i) % 19);
   Activations act;
+  act.keep_logits = true;
   model.forward(tokens, targets, act);
   ASSERT_EQ(model.module_count(), 4 * 2 + 3);
   const std::vector<std::string> names = {

@@ -269,6 +269,41 @@ TEST(MatrixFunctionsFailures, NonFiniteInputFailsWithoutThrowing) {
   EXPECT_FALSE(inverse_root_newton(a, 4, 1e-12).ok);
 }
 
+// LAPACK's documented minimum workspaces of ?syevd with eigenvectors, exactly, where a float cannot
+// hold them (ssyevd's own workspace query answers in a float and rounded them down).
+TEST(MatrixFunctionsEigh, SyevdWorkspaceIsExactWhereAFloatRoundsIt) {
+  EXPECT_EQ(syevd_workspace(0).lwork, 1);
+  EXPECT_EQ(syevd_workspace(1).liwork, 1);
+  EXPECT_EQ(syevd_workspace(2).lwork, 1 + 12 + 8);
+  EXPECT_EQ(syevd_workspace(2).liwork, 13);
+  for (const std::int64_t n : {2897LL, 4096LL, 16384LL}) {
+    const SyevdWorkspace w = syevd_workspace(n);
+    EXPECT_EQ(w.lwork, 1 + 6 * n + 2 * n * n) << n;
+    EXPECT_EQ(w.liwork, 3 + 5 * n) << n;
+    EXPECT_LT(static_cast<std::int64_t>(static_cast<float>(w.lwork)), w.lwork) << n << ": a float holds it";
+  }
+  EXPECT_EQ(syevd_workspace(4096).lwork, 33579009);  // the case: ssyevd's query said 33579008
+  EXPECT_THROW(syevd_workspace(-1), Error);
+}
+
+// A side just above the threshold: the f32 eigendecomposition succeeds on its own (no fp64 retry) and
+// LAPACK prints nothing. Before the integer workspace ssyevd rejected LWORK (argument 8) here. A
+// diagonal matrix keeps the reference trivial; the O(n^3) reduction still runs (a few seconds).
+TEST(MatrixFunctionsEigh, F32EighAboveTheFloatWorkspaceThreshold) {
+  const std::int64_t n = 2897;
+  Tensor a = Tensor::zeros({n, n}, DType::F32);
+  for (std::int64_t i = 0; i < n; ++i) a.data<float>()[i * n + i] = static_cast<float>((i * 7919) % n + 1);
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  const EighResult e = eigh(a, false);
+  const std::string out = ::testing::internal::GetCapturedStdout() + ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(e.ok) << "info " << e.info << ": " << e.message;
+  EXPECT_FALSE(e.used_fp64);
+  EXPECT_TRUE(e.message.empty()) << e.message;
+  EXPECT_EQ(out, "");
+  for (std::int64_t i = 0; i < n; i += 97) EXPECT_FLOAT_EQ(e.eigenvalues.data<float>()[i], float(i + 1)) << i;
+}
+
 TEST(MatrixFunctionsFailures, BadArgumentsThrow) {
   EXPECT_THROW(eigh(Tensor::zeros({2, 3})), Error);
   EXPECT_THROW(qr(Tensor::zeros({2, 3})), Error);

@@ -65,6 +65,7 @@ class Quopt(CMakePackage, CudaPackage):
     # (Debian 12: 10.42).
     depends_on("pcre2")
     depends_on("xxhash@0.8:")
+    depends_on("sleef@3.5:")  # vector exp of the softmax loops; Debian 12 ships 3.5.1
 
     # The test suite (ctest: unit, mpi, e2e, install and, where slurm-wlm is installed, slurm):
     # GoogleTest; h5ls from HDF5's tools; Python with h5py and numpy for the end-to-end checks and
@@ -91,6 +92,7 @@ class Quopt(CMakePackage, CudaPackage):
             self.define_from_variant("QUOPT_ENABLE_CUDA", "cuda"),
             self.define_from_variant("QUOPT_ENABLE_SANITIZERS", "sanitizers"),
             self.define("QUOPT_ENABLE_TESTS", self.run_tests),
+            self.define("QUOPT_NATIVE", False),  # Spack passes the spec's target flags itself
             self.define("BLA_VENDOR", "OpenBLAS"),
         ]
         if self.spec.satisfies("+cuda"):

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""quopt against PyTorch (eager and torch.compile) on the same OLMo2 shapes, side by side.
+
+Each round runs quopt's `quopt bench`, the PyTorch reference (olmo2_torch.py) in eager mode and the
+same under torch.compile, one after another in an order that rotates from round to round, each in its
+own process pinned to the same cores (taskset) with the same thread count (OMP_NUM_THREADS,
+OPENBLAS_NUM_THREADS, torch.set_num_threads). Every run trains AdamW steps on random tokens with the
+model file's seq_len and the same batch and micro-batch; warm-up steps (torch.compile's compilation
+among them) are not timed. Printed per model and thread count: tokens per CPU-second and per
+wall-second of each, quopt's ratio to each with min-max over the rounds, and the peak RSS ratio.
+
+PyTorch is needed only here. `--venv DIR` (default ~/.cache/quopt-torch-bench) is created with torch
+from PyPI when it lacks it; nothing in the build or the tests uses it.
+
+    python3 tests/reference/bench_vs_torch.py --build build/cpu            # tiny, small, 50m at 1 and 2 threads
+    python3 tests/reference/bench_vs_torch.py --build build/cpu --quick    # tiny and small, 1 thread, 3 rounds
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def worker(args):
+    """One PyTorch run (inside the venv): prints a JSON line."""
+    import resource
+
+    import torch
+
+    sys.path.insert(0, str(HERE))
+    from olmo2_torch import Olmo2, load_shape
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(1)
+    s = load_shape(args.model)
+    model = Olmo2(s)
+    # quopt's AdamW defaults (docs/config.md); the cost does not depend on them.
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+    step_fn = model if args.worker == "eager" else torch.compile(model)
+    mb, accum = args.micro_batch, args.batch // args.micro_batch
+    tokens = torch.randint(0, s.vocab_size, (mb, s.seq_len))
+    targets = torch.randint(0, s.vocab_size, (mb, s.seq_len))
+
+    def step():
+        for _ in range(accum):
+            (step_fn(tokens, targets) / accum).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=False)
+
+    for _ in range(args.warmup):
+        step()
+    w0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(args.steps):
+        step()
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    n = args.steps * args.batch * s.seq_len
+    print(json.dumps({"tok_s": n / wall, "tok_cpu_s": n / cpu,
+                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def ensure_venv(venv):
+    py = venv / "bin" / "python3"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    if subprocess.run([str(py), "-c", "import torch"], capture_output=True).returncode != 0:
+        print(f"installing torch into {venv} (PyPI) ...", flush=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "torch", "numpy"], check=True)
+    return py
+
+
+def run_quopt(a, model, threads, cores, mb):
+    cmd = ["taskset", "-c", cores, "/usr/bin/time", "-f", "MAXRSS %M", a.quopt, "bench", model,
+           "--steps", str(a.steps), "--warmup", str(a.warmup),
+           "--set", f"train.batch_size={a.batch}", "--set", f"train.micro_batch_size={mb}"]
+    out = subprocess.run(cmd, env=thread_env(threads), capture_output=True, text=True)
+    text = out.stdout + out.stderr
+    if out.returncode != 0:
+        raise SystemExit(f"quopt bench failed:\n{text}")
+    tok_s = float(re.search(r"([0-9.eE+-]+) tokens/s,", text).group(1))
+    tok_cpu = float(re.search(r"([0-9.eE+-]+) tokens per CPU-second", text).group(1))
+    rss = float(re.search(r"MAXRSS (\d+)", text).group(1)) / 1024
+    return {"tok_s": tok_s, "tok_cpu_s": tok_cpu, "rss_mb": rss}
+
+
+def run_torch(a, py, mode, model, threads, cores, mb):
+    cmd = ["taskset", "-c", cores, "/usr/bin/time", "-f", "MAXRSS %M", str(py), __file__, "--worker", mode,
+           "--model", model, "--threads", str(threads), "--steps", str(a.steps), "--warmup", str(a.warmup),
+           "--batch", str(a.batch), "--micro-batch", str(mb)]
+    out = subprocess.run(cmd, env=thread_env(threads), capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"torch {mode} failed:\n{out.stdout}{out.stderr[-4000:]}")
+    r = json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1])
+    r["rss_mb"] = float(re.search(r"MAXRSS (\d+)", out.stderr).group(1)) / 1024
+    return r
+
+
+def thread_env(threads):
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return env
+
+
+def spread(xs):
+    return f"{statistics.median(xs):.2f} ({min(xs):.2f}-{max(xs):.2f})"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--worker", choices=["eager", "compile"], help=argparse.SUPPRESS)
+    p.add_argument("--model", help=argparse.SUPPRESS)
+    p.add_argument("--build", default="build/cpu", help="quopt's build directory")
+    p.add_argument("--models", default="")
+    p.add_argument("--threads", default="", help="comma-separated thread counts (default 1,2; --quick: 1)")
+    p.add_argument("--rounds", type=int, default=0, help="default 5; --quick: 3")
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--batch", type=int, default=8, help="sequences per step (quopt's train.batch_size)")
+    p.add_argument("--micro-batch", type=int, default=0,
+                   help="sequences per forward/backward; 0: 2048 tokens' worth (at most --batch), so that "
+                        "olmo2-50m's [tokens, 100352] logits fit PyTorch's memory")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--modes", default="quopt,eager,compile")
+    p.add_argument("--venv", default=str(Path.home() / ".cache" / "quopt-torch-bench"))
+    a = p.parse_args()
+    if a.worker:
+        a.threads = int(a.threads)
+        return worker(a)
+    a.quopt = str(Path(a.build) / "quopt")
+    models = a.models or ",".join(f"inputs/models/olmo2-{m}.toml" for m in
+                                  (("tiny", "small") if a.quick else ("tiny", "small", "50m")))
+    a.threads = a.threads or ("1" if a.quick else "1,2")
+    a.rounds = a.rounds or (3 if a.quick else 5)
+    py = ensure_venv(Path(a.venv))
+    modes = a.modes.split(",")
+    print(f"    python3 {' '.join(sys.argv)}\n\nBatch {a.batch} sequences, micro-batch "
+          f"{a.micro_batch or 'auto (2048 tokens)'}, {a.steps} timed steps after {a.warmup}, {a.rounds} rounds; "
+          f"load average {os.getloadavg()[0]:.1f}.\n")
+    print("| model | threads | quopt tok/CPU-s | eager | compile | quopt/eager (CPU) | quopt/compile (CPU) "
+          "| quopt/compile (wall) | peak RSS quopt/eager |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for model in models.split(","):
+        seq = tomllib.loads(Path(model).read_text())["model"].get("seq_len", 64)
+        mb = a.micro_batch or min(a.batch, max(1, 2048 // seq))
+        for threads in (int(t) for t in a.threads.split(",")):
+            cores = "0" if threads == 1 else f"0-{threads - 1}"
+            res = {m: [] for m in modes}
+            for r in range(a.rounds):
+                order = modes[r % len(modes):] + modes[:r % len(modes)]
+                for m in order:
+                    res[m].append(run_quopt(a, model, threads, cores, mb) if m == "quopt"
+                                  else run_torch(a, py, m, model, threads, cores, mb))
+
+            def col(m, key="tok_cpu_s"):
+                return f"{statistics.median(x[key] for x in res[m]):.4g}" if m in res else "-"
+
+            def ratio(m, key="tok_cpu_s"):
+                if m not in res or "quopt" not in res:
+                    return "-"
+                return spread([q[key] / t[key] for q, t in zip(res["quopt"], res[m])])
+
+            rss = "-"
+            if "quopt" in res and "eager" in res:
+                rss = spread([q["rss_mb"] / t["rss_mb"] for q, t in zip(res["quopt"], res["eager"])])
+            print(f"| {Path(model).stem} | {threads} | {col('quopt')} | {col('eager')} | {col('compile')} | "
+                  f"{ratio('eager')} | {ratio('compile')} | {ratio('compile', 'tok_s')} | {rss} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
