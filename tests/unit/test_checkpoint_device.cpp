@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/tensor.hpp"
@@ -117,20 +118,27 @@ void expect_same_datasets(const std::string& got, const std::string& want) {
 
 class CheckpointDevice : public ::testing::Test {
  protected:
-  void SetUp() override { ensure_device(); }
+  void SetUp() override {
+    ensure_device();
+    m_.emplace();
+  }
+  // Checkpoints of step 3 from the host and from the device copy: DIR/host/..., DIR/dev/...
+  void save_both() {
+    const CheckpointMeta meta{3, "config", ""};
+    from_host_ = save_checkpoint(dir_.file("host"), grid_, m_->host.params(), *m_->host_opt, m_->metrics, meta, 2);
+    from_dev_ = save_checkpoint(dir_.file("dev"), grid_, m_->dev.params(), *m_->dev_opt, m_->metrics, meta, 2);
+  }
   testing::TempDir dir_;
   ProcessGrid grid_{MPI_COMM_WORLD, 1};
+  std::optional<HostAndDevice> m_;  // made once the device is usable
+  std::string from_host_, from_dev_;
 };
 
 TEST_F(CheckpointDevice, DeviceTensorsAreWrittenAsTheHostWritesThem) {
-  HostAndDevice m;
-  const CheckpointMeta meta{3, "config", ""};
-  const std::string from_host = save_checkpoint(dir_.file("host"), grid_, m.host.params(), *m.host_opt,
-                                                m.metrics, meta, 2);
-  const std::string from_dev =
-      save_checkpoint(dir_.file("dev"), grid_, m.dev.params(), *m.dev_opt, m.metrics, meta, 2);
-  EXPECT_EQ(verify_checkpoint(from_dev), "");
-  expect_same_datasets(from_dev, from_host);
+  save_both();
+  EXPECT_EQ(verify_checkpoint(from_dev_), "");
+  expect_same_datasets(from_dev_, from_host_);
+  HostAndDevice& m = *m_;
 
   const RunInfo info{"config", "", 5, 1, m.mc};
   write_run_file(dir_.file("host.h5"), MPI_COMM_WORLD, info, m.host.params(), m.metrics);
@@ -139,18 +147,14 @@ TEST_F(CheckpointDevice, DeviceTensorsAreWrittenAsTheHostWritesThem) {
 }
 
 TEST_F(CheckpointDevice, ResumesAcrossDevicesBitForBit) {
-  HostAndDevice m;
-  const CheckpointMeta meta{3, "config", ""};
-  const std::string from_host = save_checkpoint(dir_.file("host"), grid_, m.host.params(), *m.host_opt,
-                                                m.metrics, meta, 2);
-  const std::string from_dev =
-      save_checkpoint(dir_.file("dev"), grid_, m.dev.params(), *m.dev_opt, m.metrics, meta, 2);
+  save_both();
+  HostAndDevice& m = *m_;
 
   // The host's checkpoint loaded into a fresh device model: the device tensors hold the host's bits.
   Olmo2 dev2(m.mc, DType::F32, {}, Device::Cuda);
   auto dev2_opt = make_optimizer(OptimizerConfig{}, dev2.params());
   RunMetrics metrics;
-  EXPECT_EQ(load_checkpoint(from_host, MPI_COMM_WORLD, dev2.params(), *dev2_opt, metrics).step, 3);
+  EXPECT_EQ(load_checkpoint(from_host_, MPI_COMM_WORLD, dev2.params(), *dev2_opt, metrics).step, 3);
   expect_same_model(dev2.params(), *dev2_opt, m.host.params(), *m.host_opt);
   EXPECT_EQ(metrics.loss, m.metrics.loss);
 
@@ -158,7 +162,7 @@ TEST_F(CheckpointDevice, ResumesAcrossDevicesBitForBit) {
   // host run that never left the host.
   Olmo2 host2(m.mc);
   auto host2_opt = make_optimizer(OptimizerConfig{}, host2.params());
-  EXPECT_EQ(load_checkpoint(from_dev, MPI_COMM_WORLD, host2.params(), *host2_opt, metrics).step, 3);
+  EXPECT_EQ(load_checkpoint(from_dev_, MPI_COMM_WORLD, host2.params(), *host2_opt, metrics).step, 3);
   expect_same_model(host2.params(), *host2_opt, m.host.params(), *m.host_opt);
   const double resumed = testing::train_tiny(*host2_opt, host2, 2, 1e-3);
   const double uninterrupted = testing::train_tiny(*m.host_opt, m.host, 2, 1e-3);
