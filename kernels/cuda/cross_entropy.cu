@@ -55,6 +55,24 @@ __device__ void store_row_loss(std::int64_t i, std::int32_t t, std::int64_t voca
   row_loss[i] = li;
 }
 
+// dx = dscale * d(loss)/d(logits) of one row from its fp64 lse l: dscale (p_j (1 + 2 z l) - [j == t]),
+// p_j = exp(x_j - l); 0 for an ignored token (t < 0). dx may be x: each element is read and written by the
+// same thread.
+template <class T>
+__device__ void write_row_gradient(const T* x, T* dx, std::int64_t vocab, std::int32_t t, double l, double z,
+                                   double dscale) {
+  if (t < 0) {
+    for (std::int64_t j = threadIdx.x; j < vocab; j += blockDim.x) dx[j] = T(0);
+    return;
+  }
+  // d/dx_j [lse - x_t + z lse^2] = p_j (1 + 2 z lse) - [j == t]  (z-loss: PaLM, Chowdhery et al. 2022).
+  const double c = dscale * (1.0 + 2.0 * z * l);
+  for (std::int64_t j = threadIdx.x; j < vocab; j += blockDim.x) {
+    const double g = c * exp_shifted<T>(static_cast<double>(x[j]) - l);
+    dx[j] = static_cast<T>(j == t ? g - dscale : g);
+  }
+}
+
 template <class T>
 __global__ void ce_forward_kernel(const T* logits, const std::int32_t* targets, std::int64_t vocab, double z,
                                   T* loss, T* lse, double* row_loss) {
@@ -81,16 +99,7 @@ __global__ void ce_forward_backward_kernel(T* logits, const std::int32_t* target
   const double xt = t >= 0 && t < vocab ? static_cast<double>(x[t]) : 0.0;
   const double l = row_logsumexp(x, vocab, scratch);
   if (threadIdx.x == 0) store_row_loss(i, t, vocab, l, xt, z, loss, lse, row_loss);
-  if (t < 0) {
-    for (std::int64_t j = threadIdx.x; j < vocab; j += blockDim.x) x[j] = T(0);
-    return;
-  }
-  // As ce_backward_kernel, from the lse in fp64 (the host's fused pass also keeps it unrounded).
-  const double c = dscale * (1.0 + 2.0 * z * l);
-  for (std::int64_t j = threadIdx.x; j < vocab; j += blockDim.x) {
-    const double g = c * exp_shifted<T>(static_cast<double>(x[j]) - l);
-    x[j] = static_cast<T>(j == t ? g - dscale : g);
-  }
+  write_row_gradient(x, x, vocab, t, l, z, dscale);  // from the fp64 lse, as the host's fused pass
 }
 
 __global__ void sum_rows_kernel(const double* rows, std::int64_t n, double* out) {
@@ -105,20 +114,8 @@ template <class T>
 __global__ void ce_backward_kernel(const T* logits, const std::int32_t* targets, const T* lse, std::int64_t vocab,
                                    double z, double dscale, T* dlogits) {
   const std::int64_t i = blockIdx.x;
-  const T* x = logits + i * vocab;
-  T* dx = dlogits + i * vocab;
-  const std::int32_t t = targets[i];
-  if (t < 0) {
-    for (std::int64_t j = threadIdx.x; j < vocab; j += blockDim.x) dx[j] = T(0);
-    return;
-  }
-  const double l = static_cast<double>(lse[i]);
-  // d/dx_j [lse - x_t + z lse^2] = p_j (1 + 2 z lse) - [j == t]  (z-loss: PaLM, Chowdhery et al. 2022).
-  const double c = dscale * (1.0 + 2.0 * z * l);
-  for (std::int64_t j = threadIdx.x; j < vocab; j += blockDim.x) {
-    const double g = c * exp_shifted<T>(static_cast<double>(x[j]) - l);
-    dx[j] = static_cast<T>(j == t ? g - dscale : g);
-  }
+  write_row_gradient(logits + i * vocab, dlogits + i * vocab, vocab, targets[i], static_cast<double>(lse[i]), z,
+                     dscale);
 }
 
 }  // namespace
