@@ -5,7 +5,10 @@
 #
 #   train    job array over the plan (jobs/sweep.sbatch), at most N elements at a time (%N)
 #   ptq      job array over the runs that have a PTQ stage (jobs/ptq.sbatch),
-#            --dependency=aftercorr:<train>: element I starts once train element I completed
+#            --dependency=afterok:<train>: the elements start once every training element completed,
+#            because each compares its run with the others of its size (the best learning rate over
+#            seeds, and the common loss at which the selected runs are quantized); an element whose
+#            run is not selected records that and ends
 #   analyze  same for analysis (jobs/analyze.sbatch), aftercorr:<ptq>
 #   report   one job (jobs/postprocess.sbatch), --dependency=afterok:<train>:<analyze>: every element
 #            of both arrays completed successfully
@@ -166,7 +169,7 @@ ptq_id=
 analyze_id=
 if [ -n "$ptq_idx" ]; then
   ptq_id=$(submit PTQ "${common_args[@]}" --job-name="quopt-$name-ptq" --array="$ptq_idx%$throttle" \
-    --dependency="aftercorr:$train_id" --output="$logs/%x-%A_%a.out" "$QUOPT_ROOT/jobs/ptq.sbatch" "$study")
+    --dependency="afterok:$train_id" --output="$logs/%x-%A_%a.out" "$QUOPT_ROOT/jobs/ptq.sbatch" "$study")
 fi
 if [ -n "$analyze_idx" ]; then
   after=${ptq_id:-$train_id}
@@ -182,7 +185,7 @@ all=$train_id${ptq_id:+,$ptq_id}${analyze_id:+,$analyze_id},$post_id
 echo "quopt study '$name': $n runs in $runs_dir ($QUOPT)"
 printf '  %-8s %-10s %-28s %s\n' train "$train_id" "array $train_idx%$throttle" "jobs/sweep.sbatch"
 [ -n "$ptq_id" ] && printf '  %-8s %-10s %-28s %s\n' ptq "$ptq_id" "array $ptq_idx%$throttle" \
-  "jobs/ptq.sbatch, aftercorr:$train_id (element by element)"
+  "jobs/ptq.sbatch, afterok:$train_id (selection compares all trained runs)"
 [ -n "$analyze_id" ] && printf '  %-8s %-10s %-28s %s\n' analyze "$analyze_id" "array $analyze_idx%$throttle" \
   "jobs/analyze.sbatch, aftercorr:${ptq_id:-$train_id} (element by element)"
 printf '  %-8s %-10s %-28s %s\n' report "$post_id" "one job" "jobs/postprocess.sbatch, $post_after"

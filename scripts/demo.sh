@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: the mini study (inputs/study/mini.toml). Installs what is
-# missing, builds the cpu preset, builds the default corpus (Debian packages) and its tokenizer, trains
-# three tiny OLMo2 sizes with each of the six optimizers, quantizes every model (RTN W4A4 and GPTQ W4),
-# analyses the damage (outlier metrics, ABC decomposition), and writes the report. Prints the report's
-# path and its headline table. Re-running it skips every stage that is already complete.
+# missing, builds the cpu preset, builds the default corpus (Debian packages) and its 512-piece
+# tokenizer, trains three small OLMo2 sizes with each of the six optimizers at three learning rates to
+# 20 tokens per parameter, quantizes the best run of each (size, optimizer) at the size's common loss
+# (RTN W4A4 and W3A3), evaluates and analyses them (MMR, kurtosis, ABC and R_L), writes the report and
+# prints its headline (scripts/run-study.sh: QUOPT_JOBS single-threaded processes at once, default the
+# number of cores). Re-running it skips every stage that is already complete. Prints the wall and CPU
+# seconds of each stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -12,30 +15,27 @@ ensure_deps
 build_preset cpu quopt
 QUOPT=build/cpu/quopt
 STUDY=inputs/study/mini.toml
-OUT=runs/mini
+DATA=inputs/data/bpe512.toml
+export QUOPT
 
-log "building the default corpus (inputs/data/build-corpus.sh)"
-inputs/data/build-corpus.sh data/corpus
+TIMEFORMAT="    %R s wall, %U s user + %S s system CPU"
+timed() {  # timed LABEL COMMAND...: runs it, then prints its wall and CPU time (children included)
+  local label=$1
+  shift
+  log "$label"
+  time "$@"
+}
 
-if [ -s data/tokens/train.bin ] && [ -s data/tokens/val.bin ] && [ data/tokens/train.bin -nt data/corpus/.stamp ]; then
-  log "tokenizer and shards are up to date (data/tokens)"
-else
-  log "training the tokenizer and writing token shards"
-  "$QUOPT" tokenize inputs/runs/study-base.toml
-fi
+corpus() { inputs/data/build-corpus.sh data/corpus; }
+timed "building the default corpus (inputs/data/build-corpus.sh)" corpus
 
-log "running the study $STUDY ($("$QUOPT" study plan "$STUDY" --count) runs: train, ptq, analyze; done stages are skipped)"
-"$QUOPT" study run "$STUDY"
+tokens() {
+  if [ -s data/tokens512/train.bin ] && [ -s data/tokens512/val.bin ] && [ data/tokens512/train.bin -nt data/corpus/.stamp ]; then
+    echo "tokenizer and shards are up to date (data/tokens512)"
+  else
+    "$QUOPT" tokenize "$DATA"
+  fi
+}
+timed "training the 512-piece tokenizer and writing token shards ($DATA)" tokens
 
-log "postprocessing: tables, correlations, fits, figures"
-PYTHONPATH=postprocess python3 -m quopt_post report "$OUT" --out "$OUT/report"
-python3 - "$OUT" <<'PY'
-import glob, json, sys
-print("\nvalidation loss, first -> last step, and each run file:")
-for run in sorted(glob.glob(f"{sys.argv[1]}/*/metrics.jsonl")):
-    val = [(r["step"], r["val_loss"]) for r in map(json.loads, open(run)) if r.get("val_loss") is not None]
-    d = run.rsplit("/", 1)[0]
-    print(f"  {val[0][1]:.3f} (step {val[0][0]}) -> {val[-1][1]:.3f} (step {val[-1][0]})   {d}/run.h5")
-PY
-echo
-echo "report: $OUT/report/report.md (figures beside it in $OUT/report/)"
+timed "the study $STUDY: train, PTQ, analysis, report" scripts/run-study.sh "$STUDY"

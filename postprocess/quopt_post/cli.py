@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__, scaling, stats
+from . import __version__, intervals, scaling, stats
 from .collect import collect
 from .report import ReportError, make_report
 from .table import ACC_METRICS, TableError, read_csv, write_csv, write_rows_csv
@@ -28,8 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("collect", help="scan RUNS_DIR for run.h5 files and write the tidy table (CSV)")
     c.add_argument("runs_dir", metavar="RUNS_DIR", help="directory searched recursively for run.h5 (or one run.h5)")
     c.add_argument("--out", required=True, metavar="TABLE.csv")
-    c.add_argument("--acc-metric", choices=ACC_METRICS, default="acc",
-                   help="task attribute used for the accuracy columns (default: acc)")
+    c.add_argument("--acc-metric", choices=ACC_METRICS, default="acc_norm",
+                   help="task attribute used for the accuracy columns (default: acc_norm, as the paper)")
+    c.add_argument("--resamples", type=int, default=intervals.DEFAULT_RESAMPLES,
+                   help=f"bootstrap resamples of the intervals over evaluation items (default: {intervals.DEFAULT_RESAMPLES}; 0: none)")
 
     r = sub.add_parser("correlate", help="Pearson/Spearman of outlier and error metrics with PTQ degradation")
     r.add_argument("table", metavar="TABLE.csv")
@@ -64,7 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--target", choices=list(stats.TARGETS), default="acc_drop")
     g.add_argument("--bootstrap", type=int, default=scaling.DEFAULT_BOOTSTRAP)
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--acc-metric", choices=ACC_METRICS, default="acc")
+    g.add_argument("--acc-metric", choices=ACC_METRICS, default="acc_norm",
+                   help="task attribute used for the accuracy columns (default: acc_norm, as the paper)")
+    g.add_argument("--resamples", type=int, default=intervals.DEFAULT_RESAMPLES,
+                   help="bootstrap resamples of the intervals over evaluation items (default: 2000; 0: none)")
     g.add_argument("--abc-all-sizes", action="store_true",
                    help="ABC profiles for every model size (default: the largest size only)")
     return p
@@ -79,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "collect":
-            got = collect(args.runs_dir, acc_metric=args.acc_metric)
+            got = collect(args.runs_dir, acc_metric=args.acc_metric, resamples=args.resamples)
             if not got.rows:
                 return _err(f"no run file could be read under {args.runs_dir}")
             write_csv(got.rows, args.out)
@@ -118,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             rep = make_report(args.source, args.out, scheme=args.scheme, target=args.target,
                               bootstrap=args.bootstrap, seed=args.seed, acc_metric=args.acc_metric,
-                              abc_all_sizes=args.abc_all_sizes)
+                              abc_all_sizes=args.abc_all_sizes, resamples=args.resamples)
             print(rep.headline or "(no headline table: no full-precision runs)")
             if rep.missing:
                 print("\nMissing:")

@@ -18,10 +18,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import scaling, stats  # noqa: E402
+from . import intervals, scaling, selection, stats, summary  # noqa: E402
 from .robustness import has_robustness, robustness_figure  # noqa: E402
 from .collect import collect  # noqa: E402
 from .runfile import NotARunFile, UnreadableRunFile, read_run  # noqa: E402
+from .markdown import fmt, fmt_params, md_table  # noqa: E402
+from .protocol import protocol_section  # noqa: E402
+from .sweep import sweep_section  # noqa: E402
 from .table import FP_SCHEME, column, read_csv, task_names, write_csv, write_rows_csv  # noqa: E402
 
 DEFAULT_SCHEME = "rtn-w4a4"  # the paper's main PTQ setting: RTN AbsMax per row, W4A4 (DESIGN.md)
@@ -32,40 +35,11 @@ class ReportError(Exception):
     pass
 
 
-# ---- formatting ---------------------------------------------------------------------------------
-
-
-def fmt(value: Any, digits: int = 3, scale: float = 1.0) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        v = value * scale
-        if v != 0 and (abs(v) >= 1e5 or abs(v) < 10 ** (-digits)):
-            return f"{v:.{digits}g}"
-        return f"{v:.{digits}f}"
-    return str(value)
-
-
-def fmt_params(n: Any) -> str:
-    if not isinstance(n, (int, float)) or not math.isfinite(n):
-        return "–"
-    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if n >= div:
-            return f"{n / div:.3g}{suffix}"
-    return f"{int(n)}"
-
-
-def md_table(headers: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in body]
-    return "\n".join(lines)
-
-
 # ---- selection ----------------------------------------------------------------------------------
 
 
 def _fp_loss(row: dict[str, Any]) -> float:
-    for key in ("fp_val_loss", "final_val_loss"):
+    for key in ("final_val_loss", "fp_val_loss"):
         v = row.get(key)
         if isinstance(v, (int, float)) and math.isfinite(v):
             return float(v)
@@ -73,10 +47,11 @@ def _fp_loss(row: dict[str, Any]) -> float:
 
 
 def best_runs(rows: list[dict[str, Any]], qat: str = "none") -> dict[tuple[str, float], dict[str, Any]]:
-    """(optimizer, parameters) -> the FP row of the best run (lowest FP val loss: the tuned lr)."""
+    """(optimizer, parameters) -> the FP row of the selected run (selection.py: the best lr by the mean final
+    validation loss over seeds; of several seeds, the one with the lowest final loss)."""
     best: dict[tuple[str, float], dict[str, Any]] = {}
     for r in rows:
-        if r.get("scheme") != FP_SCHEME or str(r.get("qat") or "none") != qat:
+        if r.get("scheme") != FP_SCHEME or str(r.get("qat") or "none") != qat or r.get("selected") == 0:
             continue
         key = (str(r.get("optimizer")), float(r.get("parameters") or 0))
         if key not in best or _fp_loss(r) < _fp_loss(best[key]):
@@ -120,6 +95,8 @@ class Report:
     bootstrap: int
     seed: int
     abc_all_sizes: bool
+    acc_metric: str = "acc_norm"
+    resamples: int = intervals.DEFAULT_RESAMPLES
     sections: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
@@ -146,11 +123,12 @@ def _headline_section(rep: Report, schemes: list[str]) -> None:
     if not has_acc:
         rep.missing.append("no task accuracies in any run (/eval/tasks): accuracy columns show –")
     keys = sorted(best, key=lambda k: (k[1], k[0]))
-    text = ["## Headline: full precision vs PTQ", ""]
+    text = ["## Full precision vs PTQ, per model", ""]
     text.append(
-        "Per optimizer and size, the run with the lowest full-precision validation loss (the tuned learning "
-        "rate; `runs` = how many runs competed). Accuracies are the mean over tasks, in percent; "
-        "acc drop = FP - PTQ (points), loss increase = PTQ - FP."
+        "Per optimizer and size, the selected run (the best learning rate by mean final validation loss over "
+        "seeds; `runs` = how many runs competed). FP loss: the evaluation of the weights that were quantized. "
+        f"Accuracies ({rep.acc_metric}) are the mean over tasks, in percent; acc drop = FP - PTQ (points), loss "
+        "increase = PTQ - FP, with 95% paired bootstrap intervals over the evaluation's examples and windows."
     )
     for i, scheme in enumerate(schemes or [None]):
         headers = ["optimizer", "model", "N", "D/N", "runs", "FP loss", "FP acc"]
@@ -173,17 +151,60 @@ def _headline_section(rep: Report, schemes: list[str]) -> None:
                 cells += [
                     fmt(q.get("val_loss")),
                     fmt(q.get("acc_avg"), 2, 100.0),
-                    fmt(q.get("loss_increase")),
-                    fmt(q.get("acc_drop"), 2, 100.0),
+                    summary.fmt_ci(q, "loss_increase"),
+                    summary.fmt_ci(q, "acc_drop", 2, 100.0),
                     fmt(q.get("R_L"), 4),
                 ]
             body.append(cells)
         title = f"### Scheme `{scheme}`" if scheme else "### Full precision only"
         table = md_table(headers, body)
         text += ["", title, "", table]
-        if i == 0:
+        if i == 0 and not rep.headline:
             rep.headline = f"{title[4:]}\n\n{table}"
     rep.sections.append("\n".join(text))
+
+
+def _summary_section(rep: Report, schemes: list[str]) -> None:
+    """The headline: tokens per parameter, the selected lrs, the damage with intervals, the two verdicts."""
+    if not summary.selected_fp(rep.rows):
+        return
+    text = ["## Headline", "", summary.tokens_sentence(rep.rows), ""]
+    seeds = max((r.get("lr_seeds") or 1 for r in summary.selected_fp(rep.rows)), default=1)
+    table, edges = summary.lr_table(rep.rows)
+    text += [f"**Learning rates** selected by the sweep (lowest mean final validation loss over {seeds} seed(s); "
+             "the cell says where the selected lr sits in the grid and how many lrs it has):", "", table, ""]
+    if edges:
+        text.append("On the edge of the grid (the optimum may lie outside it; widen the grid): " + "; ".join(edges) + ".")
+    elif any(r.get("lr_grid") == "inside" for r in summary.selected_fp(rep.rows)):
+        text.append("Every selected learning rate with a sweep lies inside its grid.")
+    if schemes:
+        text += ["", f"**PTQ damage** ({', '.join(f'`{s}`' for s in schemes)}; accuracy = {rep.acc_metric} in percent, "
+                 "mean over tasks; 95% paired bootstrap intervals over the evaluation's windows and examples):", "",
+                 summary.damage_table(rep.rows, schemes), ""]
+        metrics = tuple(m for m in (*summary.OUTLIER_METRICS, "R_L") if np.isfinite(column(rep.rows, m)).any())
+        for scheme in schemes:
+            if not metrics or not summary.scheme_rows(rep.rows, scheme):
+                continue
+            text += [f"**Which metric predicts the damage?** `{scheme}`: Pearson r [95% Fisher-z CI] over the selected "
+                     "models with the loss increase, the accuracy drop and the post-PTQ accuracy acc_avg (what the paper correlates: "
+                     "R_L -0.89, MMR 0.62, kurtosis 0.70); pooled over sizes as the paper, and within sizes (each "
+                     "size's mean removed, so only the optimizers differ: model size moves both the damage and the "
+                     "accuracy).", "", summary.correlation_table(rep.rows, scheme, metrics), ""]
+            for target in summary.TABLE_TARGETS:
+                for within in (False, True):
+                    text.append("- " + summary.rl_verdict(rep.rows, scheme, target, rep.resamples, rep.seed, within))
+            text.append("")
+        text.append("**Which optimizer loses least?**")
+        text.append("")
+        for scheme in schemes:
+            for target in ("loss_increase", "acc_drop"):
+                text.append("- " + summary.least_loss_verdict(rep.rows, scheme, target))
+        text += ["", "The intervals cover the evaluation sample (windows, examples) only"
+                 + (", not training noise: every configuration was trained with one seed." if seeds == 1 else
+                    "; the per-seed rows show the training noise.")]
+    section = "\n".join(text)
+    rep.sections.append(section)
+    rep.headline = section
 
 
 def _qat_section(rep: Report) -> None:
@@ -257,7 +278,7 @@ def _correlation_section(rep: Report, schemes: list[str]) -> None:
     if not schemes:
         rep.missing.append("no PTQ schemes (/quant): no correlations")
         return
-    ptq = [r for r in rep.rows if r.get("scheme") not in (None, FP_SCHEME)]
+    ptq = [r for r in rep.rows if r.get("scheme") not in (None, FP_SCHEME) and r.get("selected") != 0]
     target = rep.target
     if not np.isfinite(column(ptq, target)).any():
         fallback = "loss_increase" if target != "loss_increase" else None
@@ -270,7 +291,7 @@ def _correlation_section(rep: Report, schemes: list[str]) -> None:
     if not any(np.isfinite(column(ptq, m)).any() for m in stats.METRICS):
         rep.missing.append("no /analysis/<scheme> aggregates (quopt analyze not run?): no correlations")
         return
-    corr = stats.correlate_rows(rep.rows, target)
+    corr = stats.correlate_rows([r for r in rep.rows if r.get("selected") != 0], target)
     write_rows_csv(rep.out_dir / "correlations.csv", corr, stats.CORR_COLUMNS)
     body = [
         [
@@ -505,15 +526,16 @@ def make_report(
     target: str = "acc_drop",
     bootstrap: int = scaling.DEFAULT_BOOTSTRAP,
     seed: int = 0,
-    acc_metric: str = "acc",
+    acc_metric: str = "acc_norm",
     abc_all_sizes: bool = False,
+    resamples: int = intervals.DEFAULT_RESAMPLES,
 ) -> Report:
     source = Path(source)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
     if source.is_dir():
-        got = collect(source, acc_metric=acc_metric, quiet=True)
+        got = collect(source, acc_metric=acc_metric, quiet=True, resamples=resamples)
         rows = got.rows
         notes += got.skipped + got.warnings
         if rows:
@@ -531,9 +553,18 @@ def make_report(
     elif schemes:
         scheme = DEFAULT_SCHEME if DEFAULT_SCHEME in schemes else schemes[0]
     ordered = ([scheme] if scheme else []) + [s for s in schemes if s != scheme]
-    rep = Report(out, rows, scheme, target, bootstrap, seed, abc_all_sizes)
+    selection.annotate(rows, FP_SCHEME)  # a table from an older collect has no selection columns
+    acc_metric = next((str(r["acc_metric"]) for r in rows if r.get("acc_metric")), acc_metric)
+    rep = Report(out, rows, scheme, target, bootstrap, seed, abc_all_sizes, acc_metric, resamples)
     rep.missing += notes
 
+    # The sections in order; each says in rep.missing what it could not make.
+    _summary_section(rep, ordered)
+    for text, why in (sweep_section(rows, rep.figure), protocol_section(rows, scheme, rep.figure)):
+        if text:
+            rep.sections.append(text)
+        else:
+            rep.missing.append(why)
     _headline_section(rep, ordered)
     _qat_section(rep)
     if ordered:

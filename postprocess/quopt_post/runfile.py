@@ -41,6 +41,13 @@ class EvalResult:
     tokens: float | None = None
     # task -> {"acc": float, "acc_norm": float, "n": float}
     tasks: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Per-window validation losses (/eval/window_loss) and per-example outcomes
+    # (/eval/tasks/<task>/correct, correct_norm as "acc", "acc_norm"): what paired confidence intervals
+    # resample. Absent in files written before they were recorded.
+    window_loss: np.ndarray | None = None
+    items: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    # Which weights were evaluated: step, final_step, train_tokens, protocol, train_val_loss, threshold.
+    weights: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -61,6 +68,7 @@ class SchemeResult:
     eval: EvalResult | None = None
     analysis: dict[str, float] | None = None  # R_L, mmr_mean, mmr_max, kurtosis_mean, kurtosis_max
     abc: list[AbcModule] = field(default_factory=list)
+    weights: dict[str, Any] = field(default_factory=dict)  # step, protocol, ... the scheme was applied at
 
 
 @dataclass
@@ -77,6 +85,10 @@ class RunData:
     steps: int | None
     eval: EvalResult | None
     schemes: dict[str, SchemeResult]
+    # /study: the study's decision for this run (selected, best_lr, protocol, ptq_step, threshold, ...)
+    study: dict[str, Any] = field(default_factory=dict)
+    val_step: np.ndarray = field(default_factory=lambda: np.zeros(0))  # /metrics/val_step
+    val_loss: np.ndarray = field(default_factory=lambda: np.zeros(0))  # /metrics/val_loss
     # A QAT run's /analysis/qat: the aggregates of its QAT quantization (the model as trained against
     # its weights computed exactly), not a PTQ scheme.
     qat_analysis: dict[str, float] | None = None
@@ -166,12 +178,27 @@ def _last(f: h5py.File, path: str) -> float | None:
     return _as_float(data[-1])
 
 
+WEIGHTS_KEYS = ("step", "final_step", "train_tokens", "protocol", "train_val_loss", "threshold")
+
+
+def _weights(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: attrs[k] for k in WEIGHTS_KEYS if k in attrs}
+
+
+def _array(obj: Any) -> np.ndarray | None:
+    if not isinstance(obj, h5py.Dataset) or obj.ndim != 1:
+        return None
+    return np.asarray(obj[()], dtype=float)
+
+
 def _read_eval(group: h5py.Group) -> EvalResult:
     a = _attrs(group)
     result = EvalResult(
         val_loss=_as_float(a.get("val_loss")),
         perplexity=_as_float(a.get("perplexity")),
         tokens=_as_float(a.get("tokens")),
+        window_loss=_array(group.get("window_loss")),
+        weights=_weights(a),
     )
     tasks = group.get("tasks")
     if isinstance(tasks, h5py.Group):
@@ -182,6 +209,10 @@ def _read_eval(group: h5py.Group) -> EvalResult:
             ta = _attrs(t)
             values = {k: _as_float(ta.get(k)) for k in ("acc", "acc_norm", "n")}
             result.tasks[task] = {k: v for k, v in values.items() if v is not None}
+            items = {m: arr for m, key in (("acc", "correct"), ("acc_norm", "correct_norm"))
+                     if (arr := _array(t.get(key))) is not None}
+            if items:
+                result.items[task] = items
     return result
 
 
@@ -276,6 +307,7 @@ def _read_open_run(path: Path, f: h5py.File) -> RunData:
             if not isinstance(g, h5py.Group):
                 continue
             s = SchemeResult(name=name, attrs=_attrs(g))
+            s.weights = _weights(s.attrs)
             if isinstance(g.get("eval"), h5py.Group):
                 s.eval = _read_eval(g["eval"])
             schemes[name] = s
@@ -315,9 +347,19 @@ def _read_open_run(path: Path, f: h5py.File) -> RunData:
         steps=steps,
         eval=eval_result,
         schemes=schemes,
+        study=_attrs(f["study"]) if isinstance(f.get("study"), h5py.Group) else {},
+        val_step=_curve(f, "metrics/val_step"),
+        val_loss=_curve(f, "metrics/val_loss"),
         qat_analysis=qat_analysis,
         robustness=robustness,
     )
+
+
+def _curve(f: h5py.File, path: str) -> np.ndarray:
+    obj = f.get(path)
+    if not isinstance(obj, h5py.Dataset) or obj.size == 0:
+        return np.zeros(0)
+    return np.asarray(obj[()], dtype=float).ravel()
 
 
 def find_run_files(runs_dir: str | os.PathLike[str]) -> list[Path]:

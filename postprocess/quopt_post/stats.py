@@ -123,6 +123,38 @@ def correlate_xy(x: np.ndarray, y: np.ndarray, level: float = 0.95) -> dict[str,
     return out
 
 
+def center_within(values: np.ndarray, groups: list[Any]) -> np.ndarray:
+    """values minus the mean of their group (NaN stays NaN and is left out of the means)."""
+    values = np.asarray(values, float).copy()
+    labels = np.array([str(g) for g in groups])
+    for g in set(labels.tolist()):
+        sel = labels == g
+        finite = sel & np.isfinite(values)
+        if finite.any():
+            values[sel] -= values[finite].mean()
+    return values
+
+
+def correlate_within(x: np.ndarray, y: np.ndarray, groups: list[Any], level: float = 0.95) -> dict[str, Any]:
+    """Pearson r of x and y after removing each group's mean from both (the pooled within-group
+    correlation: for the study, across optimizers at equal size, with the size effect taken out).
+
+    Interval: Fisher z with variance 1 / (n - 3 - (k - 1)) for k groups, each group mean costing one degree
+    of freedom, as for a partial correlation controlling for k - 1 group indicators. Rows with a NaN in x
+    or y are left out before centering."""
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    g = [groups[i] for i in np.flatnonzero(ok)]
+    x, y = center_within(x[ok], g), center_within(y[ok], g)
+    k = len({str(v) for v in g})
+    res = correlate_xy(x, y, level)
+    n_eff = res["n"] - (k - 1)
+    res["groups"] = k
+    res["pearson_ci_low"], res["pearson_ci_high"] = fisher_ci(res["pearson_r"], n_eff, level)
+    return res
+
+
 def correlate_rows(
     rows: list[dict[str, Any]], target: str = "acc_drop", metrics: tuple[str, ...] = METRICS, level: float = 0.95
 ) -> list[dict[str, Any]]:

@@ -11,7 +11,15 @@ qat                     [quant] qat of the config ("none" when absent: files fro
 tokens                  training tokens (last entry of /metrics/tokens); tokens_per_param = tokens / parameters
 steps                   optimizer steps (last entry of /metrics/train_step)
 final_train_loss, final_val_loss    last entries of /metrics/train_loss and /metrics/val_loss
+min_val_loss            the lowest entry of /metrics/val_loss
+selected, lr_mean_val_loss, lr_seeds, best_lr, lr_grid   the best-run selection (selection.py): 1 for
+                        the runs of the best lr of their (size, optimizer, qat), the mean final val loss
+                        over the seeds of this run's lr, the winning lr and where it sits in the grid
 scheme                  "fp" for the full-precision (or QAT) model itself, else the /quant/<scheme> name
+ptq_step, ptq_tokens, ptq_tokens_per_param, ptq_protocol, ptq_threshold, ptq_train_val_loss
+                        which weights the row's evaluation used (attributes of /eval, /quant/<scheme>):
+                        training step and tokens, the protocol (final, common-loss, step), the common
+                        loss of the size (common-loss), the trainer's val loss at that step
 quant_method, weight_bits, act_bits, granularity, group_size    attributes of /quant/<scheme>
 fp_val_loss             /eval val_loss (the model as trained)
 fp_acc_<task>           /eval/tasks/<task> accuracy (the metric named in acc_metric); fp_acc_avg their mean
@@ -19,6 +27,8 @@ val_loss                the row's own val loss: /quant/<scheme>/eval val_loss (=
 acc_<task>, acc_avg     the row's own accuracies and their mean
 loss_increase           val_loss - fp_val_loss (PTQ rows only)
 acc_drop                mean over the tasks evaluated both in FP and quantized of (fp acc - quantized acc)
+*_ci_low, *_ci_high     95% bootstrap intervals (intervals.py) of fp_acc_avg, acc_avg, loss_increase and
+                        acc_drop over the evaluation's windows and examples (paired for the differences)
 R_L, mmr_mean, mmr_max, mmr_tomean_mean, mmr_tomean_max, kurtosis_mean, kurtosis_max
                         attributes of /analysis/<scheme> (PTQ rows; mmr_* the authors' max-to-median
                         MMR, mmr_tomean_* the max-to-mean MMR); on the "fp" row of a QAT run, those of
@@ -39,7 +49,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .runfile import ANALYSIS_KEYS, RunData
+from . import intervals
+from .runfile import ANALYSIS_KEYS, EvalResult, RunData
 
 FP_SCHEME = "fp"
 
@@ -63,8 +74,11 @@ STRING_COLUMNS = {  # also those of the correlation and fit CSVs
     "quant_method",
     "granularity",
     "acc_metric",
+    "lr_grid",
+    "ptq_protocol",
 }
-INT_COLUMNS = {"n", "n_points", "n_groups", "n_boot", "parameters", "non_embedding_parameters", "seed", "steps", "weight_bits", "act_bits", "group_size"}
+INT_COLUMNS = {"n", "n_points", "n_groups", "n_boot", "parameters", "non_embedding_parameters", "seed", "steps",
+               "weight_bits", "act_bits", "group_size", "selected", "lr_seeds", "ptq_step"}
 
 HEAD_COLUMNS = [
     "run_dir",
@@ -81,19 +95,34 @@ HEAD_COLUMNS = [
     "steps",
     "final_train_loss",
     "final_val_loss",
+    "min_val_loss",
+    "selected",
+    "lr_mean_val_loss",
+    "lr_seeds",
+    "best_lr",
+    "lr_grid",
     "scheme",
     "quant_method",
     "weight_bits",
     "act_bits",
     "granularity",
     "group_size",
+    "ptq_step",
+    "ptq_tokens",
+    "ptq_tokens_per_param",
+    "ptq_protocol",
+    "ptq_threshold",
+    "ptq_train_val_loss",
     "fp_val_loss",
     "fp_acc_avg",
+    "fp_acc_avg_ci_low",
+    "fp_acc_avg_ci_high",
 ]
 # then fp_acc_<task>..., then:
-MID_COLUMNS = ["val_loss", "acc_avg"]
+MID_COLUMNS = ["val_loss", "acc_avg", "acc_avg_ci_low", "acc_avg_ci_high"]
 # then acc_<task>..., then:
-TAIL_COLUMNS = ["loss_increase", "acc_drop", *ANALYSIS_KEYS, "acc_metric"]
+TAIL_COLUMNS = ["loss_increase", "loss_increase_ci_low", "loss_increase_ci_high", "acc_drop", "acc_drop_ci_low",
+                "acc_drop_ci_high", *ANALYSIS_KEYS, "acc_metric"]
 
 ACC_METRICS = ("acc", "acc_norm")
 
@@ -107,7 +136,34 @@ def _mean(values: Iterable[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def rows_for_run(run: RunData, runs_dir: Path, acc_metric: str = "acc") -> list[dict[str, Any]]:
+def _weights_columns(weights: dict[str, Any], params: int | None) -> dict[str, Any]:
+    tokens = weights.get("train_tokens")
+    return {
+        "ptq_step": weights.get("step"),
+        "ptq_tokens": tokens,
+        "ptq_tokens_per_param": tokens / params if isinstance(tokens, (int, float)) and params else None,
+        "ptq_protocol": weights.get("protocol"),
+        "ptq_threshold": weights.get("threshold"),
+        "ptq_train_val_loss": weights.get("train_val_loss"),
+    }
+
+
+def _item_groups(result: EvalResult | None, metric: str, tasks: list[str]) -> list[np.ndarray] | None:
+    """Per-example outcomes of `tasks` (all present), else None."""
+    if result is None or not tasks or any(metric not in result.items.get(t, {}) for t in tasks):
+        return None
+    return [result.items[t][metric] for t in tasks]
+
+
+def _set_ci(row: dict[str, Any], column: str, ci: tuple[float, float, float]) -> None:
+    _, lo, hi = ci
+    row[f"{column}_ci_low"] = lo if math.isfinite(lo) else None
+    row[f"{column}_ci_high"] = hi if math.isfinite(hi) else None
+
+
+def rows_for_run(
+    run: RunData, runs_dir: Path, acc_metric: str = "acc", resamples: int = intervals.DEFAULT_RESAMPLES
+) -> list[dict[str, Any]]:
     """The table rows of one run: the "fp" row first, then one per scheme (sorted by name)."""
     try:
         run_dir = Path(os.path.relpath(run.path.parent, runs_dir)).as_posix()
@@ -131,6 +187,7 @@ def rows_for_run(run: RunData, runs_dir: Path, acc_metric: str = "acc") -> list[
         "steps": run.steps,
         "final_train_loss": run.final_train_loss,
         "final_val_loss": run.final_val_loss,
+        "min_val_loss": float(np.min(run.val_loss)) if np.isfinite(run.val_loss).any() else None,
         "acc_metric": acc_metric,
     }
     fp_acc = _task_acc(run.eval.tasks, acc_metric) if run.eval else {}
@@ -138,9 +195,14 @@ def rows_for_run(run: RunData, runs_dir: Path, acc_metric: str = "acc") -> list[
     base["fp_acc_avg"] = _mean(fp_acc.values())
     for task, acc in fp_acc.items():
         base[f"fp_acc_{task}"] = acc
+    fp_items = _item_groups(run.eval, acc_metric, sorted(fp_acc))
+    if fp_items is not None:
+        _set_ci(base, "fp_acc_avg", intervals.mean_of_means_ci(fp_items, resamples))
 
     rows = []
-    fp_row = dict(base, scheme=FP_SCHEME, val_loss=base["fp_val_loss"], acc_avg=base["fp_acc_avg"])
+    fp_row = dict(base, scheme=FP_SCHEME, val_loss=base["fp_val_loss"], acc_avg=base["fp_acc_avg"],
+                  acc_avg_ci_low=base.get("fp_acc_avg_ci_low"), acc_avg_ci_high=base.get("fp_acc_avg_ci_high"))
+    fp_row.update(_weights_columns(run.eval.weights if run.eval else {}, base["parameters"]))
     for task, acc in fp_acc.items():
         fp_row[f"acc_{task}"] = acc
     if run.qat_analysis:
@@ -155,6 +217,7 @@ def rows_for_run(run: RunData, runs_dir: Path, acc_metric: str = "acc") -> list[
             v = a.get(key)
             row[key] = int(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
         row["granularity"] = a.get("granularity")
+        row.update(_weights_columns(scheme.weights, base["parameters"]))
         q_acc: dict[str, float] = {}
         if scheme.eval is not None:
             row["val_loss"] = scheme.eval.val_loss
@@ -162,10 +225,20 @@ def rows_for_run(run: RunData, runs_dir: Path, acc_metric: str = "acc") -> list[
             for task, acc in q_acc.items():
                 row[f"acc_{task}"] = acc
             row["acc_avg"] = _mean(q_acc.values())
+            q_items = _item_groups(scheme.eval, acc_metric, sorted(q_acc))
+            if q_items is not None:
+                _set_ci(row, "acc_avg", intervals.mean_of_means_ci(q_items, resamples))
         if row.get("val_loss") is not None and base["fp_val_loss"] is not None:
             row["loss_increase"] = row["val_loss"] - base["fp_val_loss"]
+            if run.eval is not None and run.eval.window_loss is not None and scheme.eval.window_loss is not None:
+                ci = intervals.paired_difference_ci([scheme.eval.window_loss], [run.eval.window_loss], resamples)
+                _set_ci(row, "loss_increase", ci)
         common = sorted(set(fp_acc) & set(q_acc))
         row["acc_drop"] = _mean(fp_acc[t] - q_acc[t] for t in common)
+        fp_common = _item_groups(run.eval, acc_metric, common)
+        q_common = _item_groups(scheme.eval, acc_metric, common)
+        if fp_common is not None and q_common is not None:
+            _set_ci(row, "acc_drop", intervals.paired_difference_ci(fp_common, q_common, resamples))
         if scheme.analysis:
             row.update(scheme.analysis)
         rows.append(row)

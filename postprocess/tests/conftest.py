@@ -36,16 +36,25 @@ tokens_per_param = 20.0
     return text
 
 
-def _eval(group: h5py.Group, val_loss: float, tasks: dict | None) -> None:
+def _eval(group: h5py.Group, val_loss: float, tasks: dict | None, window_loss=None, items: dict | None = None,
+          weights: dict | None = None) -> None:
+    """items: task -> (correct, correct_norm) per-example 0/1 arrays; weights: the step attributes."""
     group.attrs["val_loss"] = np.float64(val_loss)
     group.attrs["perplexity"] = np.float64(np.exp(val_loss))
     group.attrs["tokens"] = np.int64(4096)
+    if window_loss is not None:
+        group["window_loss"] = np.asarray(window_loss, dtype=np.float64)
+    for key, value in (weights or {}).items():
+        group.attrs[key] = value
     for task, acc in (tasks or {}).items():
         t = group.create_group(f"tasks/{task}")
         acc, acc_norm = acc if isinstance(acc, tuple) else (acc, acc)
         t.attrs["acc"] = np.float64(acc)
         t.attrs["acc_norm"] = np.float64(acc_norm)
         t.attrs["n"] = np.int64(100)
+        if items and task in items:
+            t["correct"] = np.asarray(items[task][0], dtype=np.int32)
+            t["correct_norm"] = np.asarray(items[task][1], dtype=np.int32)
 
 
 ABC_MODULES = ["embed"] + [f"block.{b:02d}.{m}" for b in range(2) for m in ("attn", "attn_norm", "mlp", "mlp_norm")] + [
@@ -69,6 +78,7 @@ def write_run(
     fp_eval: dict | None = None,  # {"val_loss": x, "tasks": {...}}; None: no /eval group
     schemes: dict | None = None,  # name -> {"val_loss", "tasks", "analysis": {...}, "abc": [R...] }
     config: str | None = None,
+    study: dict | None = None,  # /study attributes
     robustness: dict | None = None,  # name -> values: /metrics/robustness_<name> (tracked in training)
 ) -> Path:
     """Write one run file; returns its path. Absent arguments mean absent groups."""
@@ -97,10 +107,15 @@ def write_run(
         f["metrics/grad_norm"] = np.ones(10)
         f["metrics/val_step"] = np.array([0.0, 10.0])
         f["metrics/val_loss"] = np.array([val_loss + 3, val_loss])
+        if study is not None:
+            g = f.create_group("study")
+            for key, value in study.items():
+                g.attrs[key] = value
         for name, values in (robustness or {}).items():
             f[f"metrics/robustness_{name}"] = np.asarray(values, dtype=np.float64)
         if fp_eval is not None:
-            _eval(f.create_group("eval"), fp_eval["val_loss"], fp_eval.get("tasks"))
+            _eval(f.create_group("eval"), fp_eval["val_loss"], fp_eval.get("tasks"), fp_eval.get("window_loss"),
+                  fp_eval.get("items"), fp_eval.get("weights"))
         for name, s in (schemes or {}).items():
             q = f.create_group(f"quant/{name}")
             q.attrs["method"] = name.split("-")[0]
@@ -109,8 +124,10 @@ def write_run(
             q.attrs["granularity"] = "row"
             q.attrs["group_size"] = np.int64(0)
             q.attrs["layers"] = "hidden"
+            for key, value in s.get("weights", {}).items():
+                q.attrs[key] = value
             if "val_loss" in s:
-                _eval(q.create_group("eval"), s["val_loss"], s.get("tasks"))
+                _eval(q.create_group("eval"), s["val_loss"], s.get("tasks"), s.get("window_loss"), s.get("items"))
             if "analysis" in s or "abc" in s:
                 a = f.create_group(f"analysis/{name}")
                 for k, v in s.get("analysis", {}).items():

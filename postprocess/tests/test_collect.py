@@ -50,16 +50,17 @@ def test_collect_values_match_what_was_written(tmp_path, capsys):
         assert r["final_train_loss"] == pytest.approx(3.1)
         assert r["final_val_loss"] == pytest.approx(3.2)
         assert r["fp_val_loss"] == pytest.approx(3.25)
-        assert r["fp_acc_avg"] == pytest.approx((0.70 + 0.40) / 2)
-        assert r["fp_acc_piqa"] == pytest.approx(0.70)
-        assert r["acc_metric"] == "acc"
+        # acc_norm by default: the paper's accuracy (the second value of each pair above)
+        assert r["fp_acc_avg"] == pytest.approx((0.72 + 0.45) / 2)
+        assert r["fp_acc_piqa"] == pytest.approx(0.72)
+        assert r["acc_metric"] == "acc_norm"
     assert fp["val_loss"] == pytest.approx(3.25)
     assert fp["loss_increase"] is None and fp["R_L"] is None
     assert q["val_loss"] == pytest.approx(3.75)
     assert q["loss_increase"] == pytest.approx(3.75 - 3.25)
-    assert q["acc_piqa"] == pytest.approx(0.61)
-    assert q["acc_avg"] == pytest.approx((0.61 + 0.35) / 2)
-    assert q["acc_drop"] == pytest.approx(((0.70 - 0.61) + (0.40 - 0.35)) / 2)
+    assert q["acc_piqa"] == pytest.approx(0.70)
+    assert q["acc_avg"] == pytest.approx((0.70 + 0.41) / 2)
+    assert q["acc_drop"] == pytest.approx(((0.72 - 0.70) + (0.45 - 0.41)) / 2)
     assert q["R_L"] == 0.125 and q["mmr_max"] == 40.0 and q["kurtosis_max"] == 99.0
     assert q["quant_method"] == "rtn" and q["weight_bits"] == 4 and q["act_bits"] == 4
     assert "1 run(s), 2 row(s)" in capsys.readouterr().err

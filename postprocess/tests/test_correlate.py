@@ -103,3 +103,23 @@ def test_correlate_table_without_ptq_rows(tmp_path, make_run, capsys):
     assert "no PTQ rows" in capsys.readouterr().err
     assert out.read_text().splitlines()[0].startswith("scheme,qat,metric")
     assert main(["correlate", str(tmp_path / "missing.csv"), "--out", str(out)]) == 1
+
+
+def test_within_group_correlation_removes_the_group_effect():
+    # Three sizes: across sizes x and y rise together, within each size they fall together.
+    x, y, g = [], [], []
+    for size, shift in ((1, 0.0), (2, 10.0), (3, 20.0)):
+        for k in range(6):
+            x.append(shift + k)
+            y.append(shift - 0.5 * k + 0.01 * (k % 2))
+            g.append(size)
+    pooled = stats.correlate_xy(np.array(x), np.array(y))
+    within = stats.correlate_within(np.array(x), np.array(y), g)
+    assert pooled["pearson_r"] > 0.9 and within["pearson_r"] < -0.99
+    assert within["groups"] == 3 and within["n"] == 18
+    # Its interval: Fisher z with n - 3 - (k - 1) = 13 degrees of freedom.
+    lo, hi = stats.fisher_ci(within["pearson_r"], 18 - 2)
+    assert (within["pearson_ci_low"], within["pearson_ci_high"]) == pytest.approx((lo, hi))
+    # Centering is per group, NaNs left out.
+    c = stats.center_within(np.array([1.0, 3.0, np.nan, 10.0]), ["a", "a", "a", "b"])
+    assert c[:2].tolist() == [-1.0, 1.0] and np.isnan(c[2]) and c[3] == 0.0

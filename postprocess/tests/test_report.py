@@ -34,19 +34,21 @@ def test_full_report_from_runs_dir(study, tmp_path, capsys):
     for name in pngs:
         assert f"]({name})" in md
 
-    # the headline (rtn-w4a4 is the default scheme) is printed and in the report
-    assert "Scheme `rtn-w4a4`" in stdout
+    # the headline is printed and opens the report; the per-model tables (rtn-w4a4, the default scheme,
+    # first) follow it
+    assert stdout.startswith("## Headline") and md.index("## Headline") < md.index("Scheme `rtn-w4a4`")
+    assert md.index("Scheme `rtn-w4a4`") < md.index("Scheme `gptq-w4`")
     header = "| optimizer | model | N | D/N | runs | FP loss | FP acc | PTQ loss | PTQ acc | loss increase | acc drop | R_L |"
-    assert header in stdout and header in md
+    assert header in md
     # one row per optimizer and size, with the degradation that was put in (percent points)
     t = next(t for t in truth if (t["optimizer"], t["n"], t["qat"], t["scheme"]) == ("muon", 3_000_000, "none", "rtn-w4a4"))
-    line = next(line for line in stdout.splitlines() if line.startswith("| muon | m3000000 |"))
+    line = next(line for line in md.splitlines() if line.startswith("| muon | m3000000 |"))
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert cells[3] == "20.0"  # tokens per parameter
     assert float(cells[9]) == pytest.approx(t["inc"], abs=1e-3)
     assert float(cells[10]) == pytest.approx(100 * t["drop"], abs=1e-2)
     assert float(cells[11]) == pytest.approx(t["inc"] / 2, abs=1e-4)
-    assert sum(line.startswith(("| adamw |", "| muon |", "| shampoo |")) for line in md.split("### Scheme `gptq-w4`")[0].splitlines()) == 9
+    assert sum(line.startswith(("| adamw |", "| muon |", "| shampoo |")) for line in md.split("### Scheme `rtn-w4a4`")[1].split("### Scheme `gptq-w4`")[0].splitlines()) == 9
 
     for section in ("## Headline", "## Quantization-aware training", "## PTQ degradation",
                     "## Which metric predicts PTQ damage?", "## Error propagation",
@@ -70,7 +72,8 @@ def test_report_with_minimal_data_says_what_is_missing(tmp_path, capsys):
                 "no /metrics/robustness_*"):
         assert msg in md, msg
     assert "| adamw |" in stdout and "Missing:" in stdout
-    assert _pngs(out) == ["degradation_rtn-w4a4.png"]
+    assert _pngs(out) == ["degradation_rtn-w4a4.png", "protocol.png"]
+    assert "no learning-rate sweep" in md  # one lr per optimizer
 
 
 def test_report_fp_only_runs_and_from_a_table(tmp_path, capsys):
@@ -82,8 +85,8 @@ def test_report_fp_only_runs_and_from_a_table(tmp_path, capsys):
     out = tmp_path / "rep"
     assert main(["report", str(table), "--out", str(out), "--bootstrap", "3"]) == 0
     stdout = capsys.readouterr().out
-    assert "Full precision only" in stdout
     md = (out / "report.md").read_text()
+    assert "Full precision only" in md and stdout.startswith("## Headline")
     assert "no PTQ schemes" in md
     assert "scaling.png" in _pngs(out)  # 4 sizes: the law is fitted (final_val_loss stands in for /eval)
 

@@ -26,10 +26,18 @@ namespace quopt::app {
 
 namespace {
 
+// The step whose weights /quant/<scheme> was made from (files written before steps were recorded, or
+// no /quant/<scheme>, which recorded_quantized_model reports: the final weights).
+std::int64_t quantized_step(const std::string& run_file, const QuantScheme& s) {
+  H5File f = H5File::open_read(run_file, MPI_COMM_WORLD);
+  const std::string g = "quant/" + s.name;
+  return f.exists(g) && f.has_attr(g, "step") ? f.get_attr_int(g, "step") : -1;
+}
+
 // The quantized model `quopt ptq` evaluated: weights from the recorded errors, activation quantizer.
 std::unique_ptr<Olmo2> recorded_quantized_model(const RunConfig& cfg, const std::string& run_file,
-                                                const QuantScheme& s) {
-  auto q = load_trained_model(cfg, run_file);
+                                                const std::string& weights_file, const QuantScheme& s) {
+  auto q = load_trained_model(cfg, run_file, weights_file);
   H5File f = H5File::open_read(run_file, MPI_COMM_WORLD);
   const std::string root = "quant/" + s.name + "/weights/";
   QUOPT_CHECK(f.exists("quant/" + s.name), run_file, " has no /quant/", s.name,
@@ -63,11 +71,10 @@ int cmd_analyze(const CommonArgs& a, const std::string& run_dir,
   const std::string run_file = run_dir + "/run.h5";
   const TrainedArithmetic trained = read_trained_arithmetic(run_file, cfg);
   if (trained.qat() && !scheme_names.empty()) reject_ptq_of_qat(trained, run_file, "quopt analyze --quant");
-  auto fp = load_trained_model(cfg, run_file);
   const Tensor tokens = calibration_batches(cfg).front();
   RunFileUpdate update(run_file, MPI_COMM_WORLD);  // run.h5 changes only once every result is written
-  auto analyze = [&](const std::string& group, Olmo2& q) {
-    const AnalysisResult r = analyze_model(*fp, q, tokens, {}, MPI_COMM_WORLD);
+  auto analyze = [&](const std::string& group, Olmo2& fp, Olmo2& q) {
+    const AnalysisResult r = analyze_model(fp, q, tokens, {}, MPI_COMM_WORLD);
     H5File& f = update.file();
     write_analysis(f, group, r);
     if (trained.qat()) f.set_attr("analysis/" + group, "arithmetic", trained.name());
@@ -81,15 +88,25 @@ int cmd_analyze(const CommonArgs& a, const std::string& run_dir,
     log_info(run_file, " is a QAT run (", trained.name(),
              "): analysing its QAT quantization against the same weights computed exactly",
              ignored ? " (quant.schemes does not apply to a QAT run)" : "");
+    auto fp = load_trained_model(cfg, run_file);
     auto q = load_trained_model(cfg, run_file);  // as trained
     fp->set_linear_quant(nullptr);               // the latent weights, exact arithmetic
-    analyze("qat", *q);
+    analyze("qat", *fp, *q);
     update.commit();
     return 0;
   }
   for (const QuantScheme& s : schemes) {
-    auto q = recorded_quantized_model(cfg, run_file, s);
-    analyze(s.name, *q);
+    // The full-precision model at the step the scheme was quantized from (ptq's --step or the study's).
+    const WeightsSource src = locate_weights(run_dir, quantized_step(run_file, s), MPI_COMM_WORLD);
+    auto fp = load_trained_model(cfg, run_file, src.file);
+    auto q = recorded_quantized_model(cfg, run_file, src.file, s);
+    analyze(s.name, *fp, *q);
+    H5File& f = update.file();
+    WeightsChoice at;  // the protocol and threshold ptq recorded
+    const std::string qg = "quant/" + s.name;
+    if (f.has_attr(qg, "protocol")) at.protocol = f.get_attr_string(qg, "protocol");
+    if (f.has_attr(qg, "threshold")) at.threshold = f.get_attr_double(qg, "threshold");
+    record_weights_choice(f, "analysis/" + s.name, src, at);
   }
   update.commit();
   return 0;

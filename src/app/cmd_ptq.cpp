@@ -61,7 +61,8 @@ void record_activations(H5File& f, const std::string& root, Olmo2& fp, const Olm
 
 }  // namespace
 
-int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& scheme_names) {
+int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& scheme_names,
+            const WeightsChoice& at) {
   const LoadedConfig lc = load_config(a);
   const RunLock lock =
       RunLock::acquire(run_dir, command_text(a), MPI_COMM_WORLD, false);  // one writer of run.h5
@@ -74,7 +75,9 @@ int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<s
   const TrainedArithmetic trained = read_trained_arithmetic(run_file, cfg);
   reject_ptq_of_qat(trained, run_file, "quopt ptq");
   for (const QuantScheme& s : schemes) check_scheme_fits(s, cfg.model, cfg.quant.layers);
-  auto fp = load_trained_model(cfg, run_file);
+  const WeightsSource src = locate_weights(run_dir, at.step, MPI_COMM_WORLD);
+  log_info("quantizing the weights of step ", src.step, src.is_final ? " (final)" : "", " from ", src.file);
+  auto fp = load_trained_model(cfg, run_file, src.file);
   const EvalData data = load_eval_data(cfg);
   const std::vector<Tensor> calib = calibration_batches(cfg);
 
@@ -84,8 +87,9 @@ int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<s
   H5File& f = update.file();
   write_eval(f, "eval", fp_result);
   f.set_attr("eval", "arithmetic", trained.name());
+  record_weights_choice(f, "eval", src, at);
   for (const QuantScheme& s : schemes) {
-    auto q = load_trained_model(cfg, run_file);
+    auto q = load_trained_model(cfg, run_file, src.file);
     const PtqOutcome o = quantize_model(*q, s, cfg.quant.layers, calib);
     const EvalResult r = evaluate_model(*q, data, cfg);
     char delta[48];
@@ -102,6 +106,7 @@ int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<s
     std::string layers;
     for (const auto& l : cfg.quant.layers) layers += (layers.empty() ? "" : ",") + l;
     f.set_attr(root, "layers", layers);
+    record_weights_choice(f, root, src, at);
     write_eval(f, root + "/eval", r);
     for (const auto& t : o.weight_error) f.write_tensor(root + "/weights/" + t.name, t.tensor, 0);
     for (const auto& t : o.scales) f.write_tensor(root + "/weights/" + t.name, t.tensor, 0);
@@ -120,7 +125,7 @@ int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<s
 }
 
 int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string& scheme,
-             const std::string& logits_file) {
+             const std::string& logits_file, const WeightsChoice& at) {
   const LoadedConfig lc = load_config(a);
   const RunLock lock =
       RunLock::acquire(run_dir, command_text(a), MPI_COMM_WORLD, false);  // one writer of run.h5
@@ -133,7 +138,8 @@ int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string&
     reject_ptq_of_qat(trained, run_file, "quopt eval --quant " + scheme);
     check_scheme_fits(*ptq, cfg.model, cfg.quant.layers);
   }
-  auto model = load_trained_model(cfg, run_file);
+  const WeightsSource src = locate_weights(run_dir, at.step, MPI_COMM_WORLD);
+  auto model = load_trained_model(cfg, run_file, src.file);
   const EvalData data = load_eval_data(cfg);
   std::string group = "eval";
   if (ptq) {
@@ -150,6 +156,7 @@ int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string&
   RunFileUpdate update(run_file, MPI_COMM_WORLD);  // run.h5 changes only once everything is written
   write_eval(update.file(), group, r);
   if (!ptq) update.file().set_attr(group, "arithmetic", trained.name());
+  record_weights_choice(update.file(), group, src, at);
   update.commit();
   if (!logits_file.empty()) write_token_outputs(logits_file, *model, data, cfg, run_dir, scheme);
   return 0;

@@ -1,6 +1,7 @@
 #pragma once
 // The subcommands of `quopt`. Each returns the process exit code; quopt::Error propagates to main.
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -33,14 +34,25 @@ struct BenchArgs {
   std::vector<std::string> optimizers;  // --optimizers: compare these ("all": the six)
 };
 int cmd_bench(const CommonArgs& a, const BenchArgs& b);
+// Which weights of a run ptq and eval take (--step), and the protocol that chose them; recorded with
+// the results as attributes (docs/run-file.md). analyze takes the weights its scheme was quantized from.
+struct WeightsChoice {
+  std::int64_t step = -1;  // -1: the final weights (run.h5); else a snapshot (io/snapshot.hpp)
+  // "final" (the trained model), "common-loss" (the study's: the first validation point at or below
+  // the size's common loss), "step" (a step given by hand); empty: "final" or "step" from the step.
+  std::string protocol;
+  double threshold = std::numeric_limits<double>::quiet_NaN();  // common-loss: the size's common loss
+};
 // quopt ptq CONFIG --run DIR: quantize DIR/run.h5 with each scheme, evaluate, write /quant/<scheme>.
-int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& schemes);
-// quopt eval CONFIG --run DIR [--quant SCHEME] [--logits FILE]: validation loss/perplexity and task
-// accuracies; with --logits, the model's logits and per-token losses on one validation batch as
+int cmd_ptq(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& schemes,
+            const WeightsChoice& at = {});
+// quopt eval CONFIG --run DIR [--quant SCHEME] [--logits FILE] [--step N]: validation loss/perplexity and
+// task accuracies; with --logits, the model's logits and per-token losses on one validation batch as
 // safetensors (eval/token_outputs.hpp).
 int cmd_eval(const CommonArgs& a, const std::string& run_dir, const std::string& scheme,
-             const std::string& logits_file = "");
-// quopt analyze CONFIG --run DIR --quant SCHEME: outlier metrics and the ABC decomposition.
+             const std::string& logits_file = "", const WeightsChoice& at = {});
+// quopt analyze CONFIG --run DIR --quant SCHEME: outlier metrics and the ABC decomposition of the model
+// quantized by ptq (at the step ptq recorded).
 int cmd_analyze(const CommonArgs& a, const std::string& run_dir, const std::vector<std::string>& schemes);
 // quopt export CONFIG --run DIR --to HF_DIR [--quant SCHEME]: a Hugging Face Olmo2 directory.
 int cmd_export(const CommonArgs& a, const std::string& run_dir, const std::string& to,

@@ -106,6 +106,11 @@ int main(int argc, char** argv) {
   add_common(c_ptq, ptq, false);
   c_ptq->add_option("--run", run_dir, "run directory holding run.h5")->required();
   c_ptq->add_option("--scheme", schemes, "scheme, e.g. rtn-w4a4 (repeatable; default: quant.schemes)");
+  quopt::app::WeightsChoice at;
+  const char* step_help =
+      "take the weights of this training step (a snapshot kept with snapshot.enabled = true; default: "
+      "the final weights)";
+  c_ptq->add_option("--step", at.step, step_help)->check(CLI::NonNegativeNumber);
   auto* c_eval = app.add_subcommand("eval", "validation loss, perplexity and zero-shot accuracy of a run");
   add_common(c_eval, eval, false);
   c_eval->add_option("--run", run_dir, "run directory holding run.h5")->required();
@@ -115,6 +120,7 @@ int main(int argc, char** argv) {
       ->add_option("--logits", logits_file,
                    "also write the logits and per-token losses of one validation batch to FILE (safetensors)")
       ->type_name("FILE");
+  c_eval->add_option("--step", at.step, step_help)->check(CLI::NonNegativeNumber);
   auto* c_analyze =
       app.add_subcommand("analyze", "outlier metrics and the ABC decomposition of a quantized run");
   add_common(c_analyze, analyze, false);
@@ -174,8 +180,8 @@ int main(int argc, char** argv) {
     if (*c_train) code = quopt::app::cmd_train(train, resume, allow_change);
     if (*c_info) code = quopt::app::cmd_info(info);
     if (*c_bench) code = quopt::app::cmd_bench(bench, bench_args);
-    if (*c_ptq) code = quopt::app::cmd_ptq(ptq, run_dir, schemes);
-    if (*c_eval) code = quopt::app::cmd_eval(eval, run_dir, eval_scheme, logits_file);
+    if (*c_ptq) code = quopt::app::cmd_ptq(ptq, run_dir, schemes, at);
+    if (*c_eval) code = quopt::app::cmd_eval(eval, run_dir, eval_scheme, logits_file, at);
     if (*c_export) code = quopt::app::cmd_export(exp, run_dir, hf_dir, export_scheme);
     if (*c_import) code = quopt::app::cmd_import(hf_dir, import_out);
     if (*c_analyze) code = quopt::app::cmd_analyze(analyze, run_dir, schemes);

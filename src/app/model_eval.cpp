@@ -1,5 +1,7 @@
 #include "app/model_eval.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -15,15 +17,29 @@
 
 namespace quopt::app {
 
-std::unique_ptr<Olmo2> load_trained_model(const RunConfig& cfg, const std::string& run_file) {
+std::unique_ptr<Olmo2> load_trained_model(const RunConfig& cfg, const std::string& run_file,
+                                          const std::string& weights_file) {
   QUOPT_CHECK(std::filesystem::exists(run_file), "no run file ", run_file,
               ": train first (quopt train ... --out DIR) or point --run at a run directory");
+  const std::string& from = weights_file.empty() ? run_file : weights_file;
+  QUOPT_CHECK(std::filesystem::exists(from), "no weights file ", from, " of the run in ", run_file);
   auto model = std::make_unique<Olmo2>(cfg.model, DType::F32);
-  H5File f = H5File::open_read(run_file, MPI_COMM_WORLD);
+  H5File f = H5File::open_read(from, MPI_COMM_WORLD);
   read_weights(f, model->params());
   f.close();
   model->set_linear_quant(read_trained_arithmetic(run_file, cfg).linear_quant());  // a QAT run as trained
   return model;
+}
+
+void record_weights_choice(H5File& f, const std::string& group, const WeightsSource& w,
+                           const WeightsChoice& c) {
+  const std::string protocol = !c.protocol.empty() ? c.protocol : w.is_final ? "final" : "step";
+  f.set_attr(group, "step", w.step);
+  f.set_attr(group, "final_step", w.final_step);
+  f.set_attr(group, "train_tokens", w.tokens);
+  f.set_attr(group, "protocol", protocol);
+  f.set_attr(group, "train_val_loss", w.train_val_loss);
+  if (std::isfinite(c.threshold)) f.set_attr(group, "threshold", c.threshold);
 }
 
 EvalData load_eval_data(const RunConfig& cfg) {
@@ -64,6 +80,7 @@ EvalResult evaluate_model(const Olmo2& model, const EvalData& data, const RunCon
   for (const auto& [name, examples] : data.tasks) {
     McOptions o;
     o.name = name;
+    o.keep_examples = true;  // per-example outcomes for paired confidence intervals (write_eval)
     r.tasks.push_back(evaluate_task(model, *data.tokenizer, examples, rows, o));
   }
   return r;
@@ -110,12 +127,25 @@ void write_eval(H5File& f, const std::string& group, const EvalResult& r) {
   f.set_attr(group, "val_loss", r.val.loss);
   f.set_attr(group, "perplexity", r.val.perplexity);
   f.set_attr(group, "tokens", r.val.tokens);
+  const auto n_windows = static_cast<std::int64_t>(r.val.window_loss.size());
+  Tensor wl = Tensor::empty({n_windows}, DType::F64);
+  std::copy(r.val.window_loss.begin(), r.val.window_loss.end(), wl.data<double>());
+  f.write_tensor(group + "/window_loss", wl, 0);
   for (const auto& t : r.tasks) {
     const std::string g = group + "/tasks/" + t.name;
     f.create_group(g);
     f.set_attr(g, "acc", t.acc);
     f.set_attr(g, "acc_norm", t.acc_norm);
     f.set_attr(g, "n", t.n);
+    const auto n = static_cast<std::int64_t>(t.examples.size());
+    Tensor right = Tensor::empty({n}, DType::I32), right_norm = Tensor::empty({n}, DType::I32);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const ExampleScore& e = t.examples[static_cast<std::size_t>(i)];
+      right.data<std::int32_t>()[i] = e.pred == e.label ? 1 : 0;
+      right_norm.data<std::int32_t>()[i] = e.pred_norm == e.label ? 1 : 0;
+    }
+    f.write_tensor(g + "/correct", right, 0);
+    f.write_tensor(g + "/correct_norm", right_norm, 0);
   }
 }
 

@@ -5,19 +5,28 @@
 #include <string>
 #include <vector>
 
+#include "app/commands.hpp"
 #include "eval/multiple_choice.hpp"
 #include "eval/validation.hpp"
 #include "io/h5file.hpp"
 #include "io/run_config.hpp"
+#include "io/snapshot.hpp"
 #include "io/token_shard.hpp"
 #include "io/tokenizer.hpp"
 #include "model/olmo2.hpp"
 
 namespace quopt::app {
 
-// A whole model (f32) with the weights of DIR/run.h5, computing as it was trained: a QAT run's model
-// runs its QuEST quantizer (app/trained_arithmetic.hpp).
-std::unique_ptr<Olmo2> load_trained_model(const RunConfig& cfg, const std::string& run_file);
+// A whole model (f32) computing as it was trained (a QAT run's model runs its QuEST quantizer, read from
+// run_file: app/trained_arithmetic.hpp), with the weights of `weights_file`: a snapshot of the run (same
+// /weights layout, io/snapshot.hpp) or, when empty, run_file itself.
+std::unique_ptr<Olmo2> load_trained_model(const RunConfig& cfg, const std::string& run_file,
+                                          const std::string& weights_file = {});
+
+// Collective: step, final_step, train_tokens, protocol, train_val_loss (the trainer's validation loss at that step) and,
+// when finite, threshold as attributes of `group`.
+void record_weights_choice(H5File& f, const std::string& group, const WeightsSource& w,
+                           const WeightsChoice& c);
 
 struct EvalData {
   TokenShard val;
@@ -46,8 +55,10 @@ std::vector<Tensor> calibration_batches(const RunConfig& cfg);
 void write_token_outputs(const std::string& path, const Olmo2& model, const EvalData& data,
                          const RunConfig& cfg, const std::string& run_dir, const std::string& scheme);
 
-// Collective: writes val_loss, perplexity, tokens as attributes of `group` and each task's acc,
-// acc_norm, n under group/tasks/<name> (replacing what is there).
+// Collective: writes val_loss, perplexity, tokens as attributes of `group`, the per-window losses as
+// group/window_loss, and each task's acc, acc_norm, n as attributes of group/tasks/<name> with the
+// per-example outcomes (1 right, 0 wrong) as its datasets correct and correct_norm (replacing what is
+// there). The per-window and per-example data let the report put confidence intervals on differences.
 void write_eval(H5File& f, const std::string& group, const EvalResult& r);
 
 }  // namespace quopt::app

@@ -32,10 +32,20 @@ std::int64_t count_nonfinite(const Tensor& t) {
 }
 
 std::string describe_nonfinite(const std::vector<NamedTensor>& tensors) {
+  std::vector<std::int64_t> counts;
+  counts.reserve(tensors.size());
+  for (const auto& t : tensors) counts.push_back(count_nonfinite(t.tensor));
+  return describe_nonfinite(tensors, counts);
+}
+
+std::string describe_nonfinite(const std::vector<NamedTensor>& tensors, const std::vector<std::int64_t>& counts) {
+  QUOPT_CHECK(counts.size() == tensors.size(), "describe_nonfinite: ", counts.size(), " counts for ",
+              tensors.size(), " tensors");
   std::string first;
   std::int64_t more = 0;
-  for (const auto& t : tensors) {
-    const std::int64_t bad = count_nonfinite(t.tensor);
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const NamedTensor& t = tensors[i];
+    const std::int64_t bad = counts[i];
     if (bad == 0) continue;
     if (first.empty())
       first = cat(t.name, " holds ", bad, " non-finite value", bad > 1 ? "s" : "", " (NaN or inf, of ",

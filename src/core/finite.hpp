@@ -17,5 +17,7 @@ std::int64_t count_nonfinite(const Tensor& t);
 // "" when every tensor is finite; otherwise "<name> holds K non-finite values (of N)" for the first
 // offender, plus how many more tensors have them.
 std::string describe_nonfinite(const std::vector<NamedTensor>& tensors);
+// The same from counts already taken (counts[i] for tensors[i], e.g. while the tensors were written).
+std::string describe_nonfinite(const std::vector<NamedTensor>& tensors, const std::vector<std::int64_t>& counts);
 
 }  // namespace quopt

@@ -4,6 +4,7 @@
 // and the loss is the mean next-token cross-entropy in nats, without z-loss even when the model
 // trains with one (train/trainer's validation_loss includes it). Perplexity = exp(loss).
 #include <cstdint>
+#include <vector>
 
 namespace quopt {
 
@@ -15,6 +16,9 @@ struct ValidationResult {
   double perplexity = 0.0;   // exp(loss)
   std::int64_t tokens = 0;   // target tokens counted
   std::int64_t windows = 0;  // sequences of seq_len inputs evaluated
+  // Mean cross-entropy of each window's target tokens, in window order: the unit a paired bootstrap
+  // resamples for a confidence interval of a loss difference between two models on the same windows.
+  std::vector<double> window_loss;
 };
 
 // Evaluates `max_windows` windows (<= 0: every window of the shard once) in batches of `batch_rows`.

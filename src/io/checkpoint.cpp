@@ -80,13 +80,6 @@ std::string save_checkpoint(const std::string& out_dir, const ProcessGrid& grid,
   const std::string dir = checkpoint_dir(out_dir);
   const std::string path = dir + "/" + step_name(meta.step), tmp = path + ".tmp";
   const std::vector<NamedTensor> mine = checkpoint_tensors(params, opt, m);
-  {  // never a checkpoint that looks valid but cannot be resumed from
-    std::vector<NamedTensor> checked;
-    for (const auto& t : mine)
-      if (must_be_finite(t.name)) checked.push_back(t);
-    const std::string bad = describe_nonfinite(checked);
-    throw_if_any(grid.world(), bad.empty() ? "" : cat("not writing checkpoint ", path, ": ", bad));
-  }
   std::string mkdir_error;
   if (grid.rank() == 0) {
     std::error_code ec;
@@ -95,6 +88,9 @@ std::string save_checkpoint(const std::string& out_dir, const ProcessGrid& grid,
   }
   throw_if_any(grid.world(), mkdir_error);
   H5File f = H5File::create(tmp, grid.world());
+  // Never a checkpoint that looks valid but cannot be resumed from: write_owned counts non-finite
+  // weights and state while it writes them (one pass over the bytes); then every rank refuses together.
+  std::string refused;
   try {
     f.set_attr("/", "format", kFormat);
     f.set_attr("/", "step", meta.step);
@@ -104,14 +100,21 @@ std::string save_checkpoint(const std::string& out_dir, const ProcessGrid& grid,
     f.set_attr("/", "pipeline_stages", static_cast<std::int64_t>(grid.stages()));
     f.set_attr("/", "optimizer", opt.name());
     f.set_attr("/", "optimizer_steps", opt.steps_taken());
-    write_owned(f, grid.world(), mine, /*manifest=*/true);
-    f.flush();
-    f.set_attr("/", "complete", std::int64_t{1});
-    f.close();
+    const std::string bad = write_owned(f, grid.world(), mine, /*manifest=*/true, must_be_finite);
+    refused = first_error(grid.world(), bad.empty() ? "" : cat("not writing checkpoint ", path, ": ", bad));
+    if (refused.empty()) {
+      f.flush();
+      f.set_attr("/", "complete", std::int64_t{1});
+      f.close();
+    }
   } catch (const Error& e) {
     f.discard();
     fail(e.what(), ". The checkpoint was not written (", tmp, " removed); earlier checkpoints in ", dir,
          " are unchanged: free space (or lower checkpoint.keep) and continue with --resume auto");
+  }
+  if (!refused.empty()) {
+    f.discard();
+    throw CollectiveError(refused);
   }
   std::string rename_error;
   if (grid.rank() == 0) {

@@ -12,7 +12,7 @@
 //
 // COLLECTIVE RULE (parallel HDF5): every operation that changes the file's structure or metadata must
 // be called by EVERY rank of the communicator, in the same order, with the SAME arguments:
-//   create, open_read, open_rw, close (and the destructor), flush, create_group, create_dataset, remove,
+//   create, open_read, open_rw, close (and the destructor), flush, create_group, create_dataset(s), remove,
 //   set_attr, write_collective, write_tensor.
 // These calls check that the arguments agree on all ranks (one small MPI_Allreduce) and throw the
 // same quopt::Error on every rank when they do not, or when any rank's input is invalid, so a
@@ -34,6 +34,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -65,7 +66,7 @@ class H5File {
   void close();
   // Collective, for the error path of a file being written under a temporary name: closes the file
   // and removes it, never throwing. Rank 0 first truncates it to 0 bytes so that, on a full disk,
-  // HDF5's final metadata flush finds room and the close succeeds.
+  // HDF5's final metadata flush finds room and the close succeeds. Every rank returns after the removal.
   void discard() noexcept;
   // True once an H5Fclose failed and left its file half-closed: HDF5 1.10 then keeps an identifier to
   // a freed file object, which its own shutdown (run by MPI_Finalize) dereferences and crashes on.
@@ -86,6 +87,14 @@ class H5File {
   // Creates a dataset (and intermediate groups). dtype F32, F64 or I32; Shape {} is a scalar dataset,
   // dimensions of size 0 are allowed. Throws if the path already exists.
   void create_dataset(const std::string& path, const Shape& shape, DType dtype);
+  // Creates several datasets with one agreement among the ranks instead of one per dataset (a
+  // checkpoint has hundreds); the same checks and errors as create_dataset for each.
+  struct DatasetSpec {
+    std::string path;
+    Shape shape;
+    DType dtype;
+  };
+  void create_datasets(const std::vector<DatasetSpec>& specs);
   // Removes the link at path: a dataset, or a group with everything below it (so that a group can be
   // rewritten from scratch). HDF5 does not give the freed space back to the file system (h5repack
   // does). Throws if path does not exist or is the root group.
@@ -118,6 +127,12 @@ class H5File {
   // Independent: the calling rank writes the whole dataset. t must match the dataset's shape and
   // dtype; a device tensor is copied to the host first.
   void write(const std::string& path, const Tensor& t);
+  // Like write(), in pieces of rows (dimension 0) of about kWritePieceBytes each, calling visit(piece)
+  // on each piece just before it is written: a caller that hashes or checks the bytes it writes
+  // (checkpoints) reads them once from memory instead of twice, while they are in cache.
+  static constexpr std::size_t kWritePieceBytes = std::size_t{256} << 10;  // fits in a core's L2
+  using PieceVisitor = std::function<void(const Tensor& piece)>;
+  void write(const std::string& path, const Tensor& t, const PieceVisitor& visit);
   // Collective: every rank writes rows [row_begin, row_begin + slab.dim(0)) of the dataset (dimension
   // 0 split across ranks; the other dimensions must match). A rank with nothing to write passes a
   // slab with 0 rows (any row_begin in [0, rows]) and still calls. Uses H5FD_MPIO_COLLECTIVE.
@@ -174,12 +189,19 @@ class H5File {
   void read_dataset(const std::string& path, Tensor& dst, std::int64_t row_begin, std::int64_t row_end,
                     bool rows) const;
 
+  // After every kWritebackBytes of independent writes, asks the kernel to start writing the file's
+  // dirty pages back (Linux sync_file_range), so the disk works while later data is still being
+  // produced and flush()'s fsync waits for the tail only.
+  void start_writeback(std::size_t bytes_written);
+
   std::int64_t file_ = -1;  // hid_t (int64_t in HDF5 >= 1.10)
   MPI_Comm comm_ = MPI_COMM_NULL;
   std::string path_;
   Mode mode_ = Mode::ReadOnly;
   int rank_ = 0;
   int size_ = 1;
+  int writeback_fd_ = -1;  // a read-only descriptor of the file for start_writeback, opened on first use
+  std::size_t unsynced_bytes_ = 0;
 };
 
 }  // namespace quopt

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <sstream>
 
 #include <xxhash.h>
 
 #include "core/error.hpp"
+#include "core/finite.hpp"
 #include "parallel/collective_error.hpp"
 
 namespace quopt {
@@ -107,7 +109,8 @@ std::vector<std::string> allgather_strings(MPI_Comm comm, const std::string& min
 
 }  // namespace
 
-void write_owned(H5File& f, MPI_Comm comm, const std::vector<NamedTensor>& mine, bool manifest) {
+std::string write_owned(H5File& f, MPI_Comm comm, const std::vector<NamedTensor>& mine, bool manifest,
+                        const NameFilter& must_be_finite) {
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   const auto all = allgather_strings(comm, encode(mine));
@@ -123,23 +126,44 @@ void write_owned(H5File& f, MPI_Comm comm, const std::vector<NamedTensor>& mine,
                     " vs ", shape_str(d.shape));
       }
     }
-  for (const auto& [name, d] : writers) f.create_dataset(name, d.shape, d.dtype);
+  std::vector<H5File::DatasetSpec> specs;
+  for (const auto& [name, d] : writers) specs.push_back({name, d.shape, d.dtype});
+  f.create_datasets(specs);
   std::ostringstream sums;
   std::string write_error;  // independent writes fail on one rank only: every rank learns of it below
-  for (const auto& t : mine) {
-    if (writers.at(t.name).owner != rank || !write_error.empty()) continue;
-    // A device tensor (train.device = "cuda") is copied to the host once, for the write and the checksum.
-    const Tensor host = t.tensor.is_host() ? t.tensor : t.tensor.to(Device::Host);
+  std::vector<std::int64_t> nonfinite(mine.size(), 0);
+  const std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> hash(XXH3_createState(), &XXH3_freeState);
+  QUOPT_CHECK(hash != nullptr, "write_owned: out of memory for the checksum state");
+  for (std::size_t i = 0; i < mine.size(); ++i) {
+    const NamedTensor& t = mine[i];
+    const bool check = must_be_finite && must_be_finite(t.name);
+    if (writers.at(t.name).owner != rank) {  // another rank writes it; this rank's copy is checked all the same
+      if (check) nonfinite[i] = count_nonfinite(t.tensor);
+      continue;
+    }
+    if (!write_error.empty()) continue;
+    XXH3_64bits_reset(hash.get());
+    std::int64_t bad = 0;
     try {
-      f.write(t.name, host);
+      if (manifest || check) {
+        f.write(t.name, t.tensor, [&](const Tensor& piece) {
+          if (check) bad += count_nonfinite(piece);
+          if (manifest) XXH3_64bits_update(hash.get(), piece.raw(), piece.nbytes());
+        });
+      } else {
+        f.write(t.name, t.tensor);
+      }
     } catch (const Error& e) {
       write_error = e.what();
       continue;
     }
-    if (manifest) sums << t.name << '\t' << hex16(tensor_checksum(host)) << '\n';
+    nonfinite[i] = bad;
+    // The streamed XXH3 equals the one-shot tensor_checksum of the whole tensor (xxHash's streaming API).
+    if (manifest) sums << t.name << '\t' << hex16(XXH3_64bits_digest(hash.get())) << '\n';
   }
   throw_if_any(comm, write_error);
-  if (!manifest) return;
+  std::string bad_values = must_be_finite ? describe_nonfinite(mine, nonfinite) : "";
+  if (!manifest) return bad_values;
   std::vector<std::string> lines;
   for (const auto& part : allgather_strings(comm, sums.str())) {
     std::istringstream in(part);
@@ -151,6 +175,7 @@ void write_owned(H5File& f, MPI_Comm comm, const std::vector<NamedTensor>& mine,
   for (const auto& l : lines) text += l + "\n";
   f.set_attr("/", "manifest_hash", kManifestHash);
   f.set_attr("/", "manifest", text);
+  return bad_values;
 }
 
 std::string verify_manifest(const H5File& f, const TensorCheck& check) {

@@ -4,7 +4,8 @@
 // write_owned: every rank passes the tensors it holds (name = dataset path). Descriptors (name, shape,
 // dtype) are all-gathered; a name offered by several ranks (replicas, a tied embedding's copy) is
 // written by the lowest rank offering it. Datasets are created collectively in sorted order, then each
-// writer writes its own data with independent I/O. With `manifest`, every dataset's checksum is
+// writer writes its own data with independent I/O (in pieces that are checksummed, and checked,
+// while they are in cache: H5File::write with a visitor). With `manifest`, every dataset's checksum is
 // gathered into a text manifest ("<name>\t<16 hex digits>\n", sorted) stored as the root attribute
 // "manifest", with the hash's name in the root attribute "manifest_hash" ("xxh3-64"), so a reader can
 // verify the file end to end. A manifest without "manifest_hash" is from a quopt before the change
@@ -20,7 +21,13 @@
 
 namespace quopt {
 
-void write_owned(H5File& f, MPI_Comm comm, const std::vector<NamedTensor>& mine, bool manifest);
+// With `must_be_finite`, every tensor of `mine` whose name it accepts has its non-finite values counted
+// (written tensors in the same pass over their bytes as the write and the checksum, so the data is read
+// from memory once) and the result is describe_nonfinite's text for this rank's tensors ("" when all
+// are finite); what to do about it is the caller's (checkpoints discard the file).
+using NameFilter = std::function<bool(const std::string& name)>;
+std::string write_owned(H5File& f, MPI_Comm comm, const std::vector<NamedTensor>& mine, bool manifest,
+                        const NameFilter& must_be_finite = {});
 
 // XXH3 64-bit hash (xxHash 0.8, seed 0) of a tensor's bytes: any single flipped bit changes it, and it
 // runs at memory speed (FNV-1a, one byte per multiply, took two thirds of a checkpoint's write time).

@@ -106,6 +106,9 @@ Schema build_schema() {
                 "steps between progress lines and metrics records (quopt choice)"));
   s.add(int_key("train.val_every", 50, 0, kNone,
                 "steps between validation runs; 0 = only at the end (quopt choice)"));
+  s.add(int_key("train.val_points", 0, 0, kNone,
+                "validations spread evenly over the run, so runs of different lengths get curves of the same "
+                "resolution: val_every = max(1, steps / val_points); 0 = use val_every (quopt choice)"));
   s.add(int_key("train.val_batches", 4, 1, kNone, "batches per validation run (quopt choice)"));
   s.add(string_key("train.device", "cpu", {"cpu", "cuda"},
                    "where the model, gradients and optimizer state live: cpu (host backend) or cuda (one GPU "
@@ -218,6 +221,17 @@ Schema build_schema() {
                 "termination signal (SIGTERM, SIGUSR1); 0 = only those two (quopt choice)"));
   s.add(int_key("checkpoint.keep", 2, 1, kNone,
                 "checkpoints kept on disk, oldest removed first (quopt choice)"));
+
+  // [snapshot]
+  s.add(
+      bool_key("snapshot.enabled", false,
+               "keep weight-only snapshots (DIR/snapshots/) at the validation points where the loss reaches "
+               "a new minimum, so ptq/eval/analyze can take the model at a step: the paper's common-loss PTQ "
+               "(arXiv 2509.23500); `quopt study` turns it on for ptq_protocol = \"common-loss\""));
+  s.add(exclusive_max(float_key(
+      "snapshot.after_fraction", 0.0, 0.0, 1.0,
+      "no snapshot before this fraction of train.steps (quopt choice; e.g. 0.5 halves the disk a large "
+      "model's snapshots take, as the common loss is reached late in training)")));
 
   // [parallel]
   s.add(int_key(
@@ -348,10 +362,15 @@ RunConfig make_run_config(const Config& cfg) {
   t.grad_clip = cfg.get_float("train.grad_clip");
   t.log_every = cfg.get_int("train.log_every");
   t.val_every = cfg.get_int("train.val_every");
+  if (const std::int64_t points = cfg.get_int("train.val_points"); points > 0)
+    t.val_every = std::max<std::int64_t>(1, t.steps / points);
   t.val_batches = cfg.get_int("train.val_batches");
   t.device = cfg.get_string("train.device");
   t.precision = cfg.get_string("train.precision");
   t.max_nonfinite_skips = cfg.get_int("train.max_nonfinite_skips");
+
+  rc.snapshot.enabled = cfg.get_bool("snapshot.enabled");
+  rc.snapshot.after_fraction = cfg.get_float("snapshot.after_fraction");
 
   // [schedule]
   ScheduleConfig& sc = rc.schedule;

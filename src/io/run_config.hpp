@@ -91,6 +91,12 @@ struct CheckpointConfig {
   std::int64_t keep = 2;
 };
 
+// [snapshot]: weight-only snapshots at validation points (io/snapshot.hpp), for PTQ at a common loss.
+struct SnapshotConfig {
+  bool enabled = false;
+  double after_fraction = 0.0;  // no snapshot before this fraction of train.steps
+};
+
 struct ParallelConfig {
   std::int64_t pipeline_stages = 1;
   double collective_timeout =
@@ -105,6 +111,7 @@ struct RunConfig {
   ScheduleConfig schedule;
   OptimizerConfig optimizer;
   CheckpointConfig checkpoint;
+  SnapshotConfig snapshot;
   ParallelConfig parallel;
   QuantConfig quant;
   TrackConfig track;

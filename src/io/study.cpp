@@ -1,5 +1,6 @@
 #include "io/study.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -51,9 +52,29 @@ Schema build_study_schema() {
   list("study.ptq_schemes", {"rtn-w4a4"}, {},
        "PTQ schemes applied to every full-precision run; the paper's setting is rtn-w4a4 (arXiv 2509.23500)");
   list("study.overrides", {}, {}, "key=value overrides applied to every run (like --set)");
+  list(
+      "study.seeds", {}, {},
+      "train.seed of each run (strings parsed as integers, e.g. [\"1\", \"2\"]); every (size, optimizer, lr) "
+      "is trained once per seed and the best lr is chosen by the mean final validation loss over seeds; "
+      "empty: one run with the base config's seed");
+  s.add(KeySpec{
+      "study.ptq_protocol",
+      KeyType::String,
+      ConfigValue{std::string("common-loss")},
+      "where the selected models are quantized: common-loss (the paper, arXiv 2509.23500: per size, at "
+      "the first validation point where the loss reaches the lowest loss every optimizer reaches; "
+      "turns on snapshot.enabled) or final (the final weights)",
+      std::nullopt,
+      std::nullopt,
+      {"common-loss", "final"}});
   for (const char* o : kOptimizers)
     list((std::string("study.lr.") + o).c_str(), {}, {},
          "learning rates for this optimizer (strings parsed as numbers); empty: the optimizer file's lr");
+  list(
+      "study.lr_scale", {}, {},
+      "one factor per entry of sizes (strings parsed as numbers): size i trains at every grid lr times "
+      "factor i, so one grid per optimizer can follow the smaller lrs larger models prefer (the paper sweeps "
+      "per size and optimizer); empty: 1 for every size");
   return s;
 }
 
@@ -61,6 +82,19 @@ std::string lr_tag(double lr) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "lr%.3g", lr);  // 3 significant digits: distinct names for a grid
   return buf;
+}
+
+std::int64_t parse_seed(const std::string& v) {
+  std::size_t used = 0;
+  long long x = -1;
+  try {
+    x = std::stoll(v, &used);
+  } catch (...) {
+    used = 0;
+  }
+  QUOPT_CHECK(used == v.size() && x >= 0, "study.seeds entry '", v,
+              "' is not a non-negative integer (e.g. \"1\")");
+  return x;
 }
 
 double parse_lr(const std::string& key, const std::string& v) {
@@ -103,47 +137,75 @@ StudyPlan make_study_plan(const std::string& path) {
   if (odir.empty()) odir = (fs::absolute(path).parent_path() / "../optimizers").lexically_normal().string();
   const double tpp = c.get_float("study.tokens_per_param");
   const bool qat = c.get_bool("study.qat");
+  p.protocol = c.get_string("study.ptq_protocol") == "final" ? PtqProtocol::Final : PtqProtocol::CommonLoss;
+  std::vector<std::int64_t> seeds;
+  for (const auto& v : c.get_list("study.seeds")) {
+    seeds.push_back(parse_seed(v));
+    QUOPT_CHECK(std::count(seeds.begin(), seeds.end(), seeds.back()) == 1, path, ": study.seeds lists ", v,
+                " twice");
+  }
+  const bool many_seeds = seeds.size() > 1, set_seed = !seeds.empty();
+  if (seeds.empty()) seeds.push_back(0);  // placeholder: the base config's train.seed
+  std::vector<double> scale(sizes.size(), 1.0);
+  if (const auto& f = c.get_list("study.lr_scale"); !f.empty()) {
+    QUOPT_CHECK(f.size() == sizes.size(), path, ": study.lr_scale has ", f.size(),
+                " factors but study.sizes has ", sizes.size(),
+                " entries; give one factor per size (or none)");
+    for (std::size_t i = 0; i < f.size(); ++i) scale[i] = parse_lr("study.lr_scale", f[i]);
+  }
   std::int64_t index = 0;
-  for (const auto& size : sizes) {
+  for (std::size_t si = 0; si < sizes.size(); ++si) {
+    const std::string& size = sizes[si];
     QUOPT_CHECK(fs::exists(size), path, ": study.sizes entry '", size, "' does not exist");
     for (const auto& opt : c.get_list("study.optimizers")) {
       const std::string ofile = odir + "/" + opt + ".toml";
       QUOPT_CHECK(fs::exists(ofile), path, ": no optimizer file ", ofile, " for '", opt,
                   "'; set study.optimizer_dir to the directory of <optimizer>.toml files");
       std::vector<double> lrs;
-      for (const auto& v : c.get_list("study.lr." + opt)) lrs.push_back(parse_lr("study.lr." + opt, v));
+      for (const auto& v : c.get_list("study.lr." + opt))
+        lrs.push_back(parse_lr("study.lr." + opt, v) * scale[si]);
       if (lrs.empty()) lrs.push_back(0.0);  // the optimizer file's lr
       for (double lr : lrs)
-        for (int q = 0; q <= (qat ? 1 : 0); ++q) {
-          StudyRun r;
-          r.index = index++;
-          r.optimizer = opt;
-          r.optimizer_file = ofile;
-          r.model_file = size;
-          r.lr = lr;
-          r.qat = q == 1;
-          r.name = stem(size);
-          r.name.append("_").append(opt);
-          if (lr > 0) r.name.append("_").append(lr_tag(lr));
-          if (r.qat) r.name.append("_qat");
-          r.dir = (fs::path(p.out_dir) / r.name).string();
-          r.overrides.push_back("optimizer.name=" + opt);
-          if (lr > 0) {
-            char buf[40];
-            std::snprintf(buf, sizeof buf, "optimizer.lr=%.17g", lr);
-            r.overrides.push_back(buf);
+        for (std::int64_t seed : seeds)
+          for (int q = 0; q <= (qat ? 1 : 0); ++q) {
+            StudyRun r;
+            r.index = index++;
+            r.optimizer = opt;
+            r.optimizer_file = ofile;
+            r.model_file = size;
+            r.lr = lr;
+            r.seed = seed;
+            r.qat = q == 1;
+            r.name = stem(size);
+            r.name.append("_").append(opt);
+            if (lr > 0) r.name.append("_").append(lr_tag(lr));
+            if (many_seeds) r.name.append("_s").append(std::to_string(seed));
+            if (r.qat) r.name.append("_qat");
+            for (const auto& other : p.runs)
+              QUOPT_CHECK(other.name != r.name, path, ": two runs are both named ", r.name,
+                          " (a learning rate listed twice, or two that agree to 3 significant digits)");
+            r.dir = (fs::path(p.out_dir) / r.name).string();
+            r.overrides.push_back("optimizer.name=" + opt);
+            if (lr > 0) {
+              char buf[40];
+              std::snprintf(buf, sizeof buf, "optimizer.lr=%.17g", lr);
+              r.overrides.push_back(buf);
+            }
+            if (tpp > 0) {
+              char buf[48];
+              std::snprintf(buf, sizeof buf, "train.tokens_per_param=%.17g", tpp);
+              r.overrides.push_back("train.steps=0");
+              r.overrides.push_back(buf);
+            }
+            if (set_seed) r.overrides.push_back("train.seed=" + std::to_string(seed));
+            if (r.qat) r.overrides.push_back("quant.qat=quest");
+            // Snapshots at validation points: the common-loss protocol quantizes a run at one of them.
+            if (!r.qat && p.protocol == PtqProtocol::CommonLoss)
+              r.overrides.push_back("snapshot.enabled=true");
+            for (const auto& o : c.get_list("study.overrides")) r.overrides.push_back(o);
+            r.overrides.push_back("output.dir=" + r.dir);
+            p.runs.push_back(std::move(r));
           }
-          if (tpp > 0) {
-            char buf[48];
-            std::snprintf(buf, sizeof buf, "train.tokens_per_param=%.17g", tpp);
-            r.overrides.push_back("train.steps=0");
-            r.overrides.push_back(buf);
-          }
-          if (r.qat) r.overrides.push_back("quant.qat=quest");
-          for (const auto& o : c.get_list("study.overrides")) r.overrides.push_back(o);
-          r.overrides.push_back("output.dir=" + r.dir);
-          p.runs.push_back(std::move(r));
-        }
     }
   }
   return p;
@@ -168,8 +230,9 @@ std::string study_run_config_text(const StudyPlan& plan, const StudyRun& run) {
   return t;
 }
 
-std::vector<std::string> study_stages(const StudyRun& run) {
-  if (run.qat) return {"train"};
+std::vector<std::string> study_stages(const StudyRun&) {
+  // A QAT run has the same three: its ptq stage evaluates it as trained, its analyze stage analyses its
+  // QAT quantization (app/cmd_study.cpp).
   return {"train", "ptq", "analyze"};
 }
 

@@ -13,6 +13,7 @@
 #include "io/checkpoint.hpp"
 #include "io/metrics_log.hpp"
 #include "io/run_file.hpp"
+#include "io/snapshot.hpp"
 #include "io/token_shard.hpp"
 #include "kernels/ops.hpp"
 #include "optim/optimizer.hpp"
@@ -233,6 +234,9 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
       summary.val_loss.emplace_back(step, *vloss);
       metrics.val_step.push_back(step);
       metrics.val_loss.push_back(*vloss);
+      if (snapshot_wanted(cfg.snapshot, step, tc.steps, metrics.val_loss))  // for PTQ at a common loss
+        write_snapshot(opts.out_dir, grid.world(), mc, model.params(),
+                       {step, *vloss, step * B * T, opts.resolved_toml});
     }
     if (do_log) {
       const double now = wall_seconds();

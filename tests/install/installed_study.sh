@@ -23,7 +23,7 @@ cmake --install "$BUILD" --prefix "$PREFIX" > "$WORK/install.log" || {
 }
 Q=$PREFIX/share/quopt
 for f in bin/quopt share/quopt/inputs/study/mini.toml share/quopt/inputs/runs/study-base.toml \
-  share/quopt/inputs/models/olmo2-pico.toml share/quopt/inputs/optimizers/adamw.toml \
+  share/quopt/inputs/models/olmo2-20k.toml share/quopt/inputs/optimizers/adamw.toml \
   share/quopt/inputs/data/build-corpus.sh share/quopt/jobs/lib.sh share/quopt/jobs/submit-study.sh \
   share/quopt/postprocess/quopt_post/__main__.py share/doc/quopt/README.md share/doc/quopt/install.md; do
   [ -e "$PREFIX/$f" ] || fail "the install has no $f"
@@ -58,12 +58,16 @@ include = ["$Q/inputs/study/mini.toml"]
 name = "installed"
 base = "base.toml"
 out_dir = "runs"
-sizes = ["$Q/inputs/models/olmo2-pico.toml"]
+sizes = ["$Q/inputs/models/olmo2-20k.toml"]
 optimizers = ["adamw"]
 ptq_schemes = ["rtn-w4a4"]
+tokens_per_param = 0   # train.steps below
+lr_scale = []          # one size
 overrides = ["model.vocab_size=512", "train.steps=16", "train.log_every=8", "train.val_batches=2",
              "eval.val_batches=2", "eval.builtin_examples=20", "quant.calibration_batches=1",
              "checkpoint.every=0"]
+[study.lr]
+adamw = ["2e-2"]
 TOML
 
 quopt tokenize base.toml > tokenize.log 2>&1 || {
@@ -75,7 +79,7 @@ quopt study run study.toml > study.log 2>&1 || {
   cat study.log
   fail "quopt study run failed"
 }
-run=runs/olmo2-pico_adamw
+run=$(quopt study plan study.toml | awk -F '\t' '$1 == 0 {print $2}')
 h5ls -r "$run/run.h5" > h5ls.txt
 for g in /weights /quant/rtn-w4a4 /analysis/rtn-w4a4; do
   grep -q "^$g " h5ls.txt || fail "$run/run.h5 has no $g"
@@ -87,7 +91,7 @@ python3 -m quopt_post report runs --out report > report.log 2>&1 || {
   cat report.log
   fail "python3 -m quopt_post report failed"
 }
-grep -q "olmo2-pico" report/report.md || fail "report.md does not mention the run"
+grep -q "olmo2-20k" report/report.md || fail "report.md does not mention the run"
 
 # The Slurm scripts find their siblings and the installed quopt from the prefix.
 "$Q/jobs/submit-study.sh" --dry-run study.toml > submit.txt 2>&1 || {

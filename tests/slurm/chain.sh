@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The tiny study submitted with jobs/submit-study.sh: training array -> PTQ array (aftercorr) ->
-# analysis array (aftercorr) -> report (afterok). Every job and element ends COMPLETED, each run's
-# run.h5 has its quant/<scheme> and analysis/<scheme> groups, and the report exists.
+# The tiny study submitted with jobs/submit-study.sh: training array -> PTQ array (afterok: the selection
+# compares all trained runs) -> analysis array (aftercorr) -> report (afterok). Every job and element
+# ends COMPLETED, the selected run's run.h5 has its quant/<scheme> and analysis/<scheme> groups at the
+# step its /study record names, the other run only its /study record, and the report exists.
 # Usage (through cluster.sh): chain.sh QUOPT_BINARY SOURCE_DIR
 . "$(dirname "$0")/study_common.sh" "$@"
 write_study "$W"
@@ -35,21 +36,33 @@ def times(job):
         t[key] = (datetime.fromisoformat(f["StartTime"]), datetime.fromisoformat(f["EndTime"]))
     return t
 train, ptq, analyze, report = (times(j) for j in sys.argv[1:])
+trained = max(e for _, e in train.values())
 for i in train:
-    assert ptq[i][0] >= train[i][1], f"ptq {i} started before train {i} ended"
+    assert ptq[i][0] >= trained, f"ptq {i} started before every training element ended"
     assert analyze[i][0] >= ptq[i][1], f"analyze {i} started before ptq {i} ended"
 last = max(e for _, e in list(train.values()) + list(analyze.values()))
 assert report["-"][0] >= last, "the report started before every element ended"
 print("dependency order respected (Slurm start/end times, 1 s resolution)")
 PY
 
-for dir in $(echo "$plan" | cut -f2); do
-  h5="$dir/run.h5"
-  for g in weights "quant/$SCHEME" "analysis/$SCHEME"; do
-    run_h5_has "$h5" "$g" || fail "$h5 has no group /$g"
-  done
-done
-note "each run.h5 has weights/, quant/$SCHEME/ and analysis/$SCHEME/"
+python3 - "$SCHEME" $(echo "$plan" | grep $'^[0-9]\+\t' | cut -f2) << 'PY'
+import sys
+import h5py
+scheme, dirs = sys.argv[1], sys.argv[2:]
+chosen = []
+for d in dirs:
+    with h5py.File(f"{d}/run.h5", "r") as f:
+        st = f["study"].attrs
+        if int(st["selected"]):
+            chosen.append(d)
+            for g in (f"quant/{scheme}", f"analysis/{scheme}", "eval"):
+                assert int(f[g].attrs["step"]) == int(st["ptq_step"]), (d, g)
+        else:
+            assert "quant" not in f and "analysis" not in f, f"{d}: not selected but quantized"
+assert len(chosen) == 1, f"one of the two learning rates should be selected: {chosen}"
+print(f"selected {chosen[0]}; the other run recorded selected = 0")
+PY
+note "the selected run.h5 has quant/$SCHEME/ and analysis/$SCHEME/ at its /study step, the other only /study"
 [ -d "$REPORT_DIR" ] && [ -n "$(ls -A "$REPORT_DIR")" ] || fail "no report in $REPORT_DIR"
 note "report: $(ls "$REPORT_DIR" | tr '\n' ' ')"
 

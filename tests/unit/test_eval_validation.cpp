@@ -75,6 +75,26 @@ TEST_F(EvalValidation, ExcludesZLoss) {
   EXPECT_GT(ls.sum / static_cast<double>(ls.count), ce + 1e-3);
 }
 
+TEST_F(EvalValidation, PerWindowLossesInWindowOrderWithoutZLoss) {
+  // Each window's mean cross-entropy by brute force, whatever the batching (batches of 4, 4, 3 and of 2,
+  // ..., 1) and with a z-loss that must be left out as from the mean.
+  Olmo2 with_z(evaltest::test_model_config(kVocab, kSeq, 0.01));
+  with_z.init(5);
+  for (std::int64_t rows : {4, 2}) {
+    const ValidationResult r = evaluate_validation(with_z, shard_, 0, rows);
+    ASSERT_EQ(r.window_loss.size(), 11u);
+    double mean = 0.0;
+    for (std::int64_t k = 0; k < 11; ++k) {
+      const std::vector<std::int32_t> seq(tokens_.begin() + k * kSeq, tokens_.begin() + k * kSeq + kSeq + 1);
+      EXPECT_NEAR(r.window_loss[static_cast<std::size_t>(k)],
+                  -evaltest::brute_loglik(with_z, seq, kSeq) / kSeq, 1e-5)
+          << "window " << k << ", batches of " << rows;
+      mean += r.window_loss[static_cast<std::size_t>(k)] / 11.0;
+    }
+    EXPECT_NEAR(mean, r.loss, 1e-6);  // full windows: the mean of the window means is the loss
+  }
+}
+
 TEST_F(EvalValidation, RejectsMismatchedShards) {
   Olmo2 small(evaltest::test_model_config(20, kSeq));
   small.init(1);

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,54 @@ TEST(Manifest, FlippedBitInTheFileIsDetected) {
     EXPECT_EQ(verify_manifest(f), "checksum mismatch in w (xxh3-64)");
   }
   fs::remove(path);
+}
+
+// Tensors larger than a write piece are written in pieces of rows, each seen by the visitor just
+// before it is written: the pieces tile the tensor in order, the file holds the tensor bit for bit,
+// the checksum streamed over the pieces is the one-shot tensor_checksum (the manifest verifies), and
+// non-finite values anywhere (first piece, last row of the last piece) are counted.
+TEST(Manifest, PiecewiseWriteChecksumsAndChecksEveryRowOnce) {
+  const std::string path = temp_path("pieces.h5");
+  const std::int64_t cols = 1000;  // 4000-byte rows: 65 rows a piece, so 3 full pieces and 5 rows
+  const std::int64_t piece_rows = static_cast<std::int64_t>(H5File::kWritePieceBytes) / (cols * 4);
+  const std::int64_t rows = 3 * piece_rows + 5;
+  Tensor t = random_tensor(rows * cols, 6).reshape({rows, cols});
+  {
+    H5File f = H5File::create(path, MPI_COMM_SELF);
+    f.create_dataset("direct", t.shape(), DType::F32);
+    std::vector<std::pair<const char*, std::int64_t>> pieces;
+    f.write("direct", t, [&](const Tensor& piece) {
+      pieces.emplace_back(static_cast<const char*>(piece.raw()), piece.dim(0));
+    });
+    ASSERT_EQ(pieces.size(), 4u);
+    const char* next = static_cast<const char*>(t.raw());
+    for (const auto& [p, n] : pieces) {
+      EXPECT_EQ(p, next);
+      next += n * cols * 4;
+    }
+    EXPECT_EQ(next, static_cast<const char*>(t.raw()) + t.nbytes());
+    const auto all = [](const std::string&) { return true; };
+    EXPECT_EQ(write_owned(f, MPI_COMM_SELF, {{"w", t}}, true, all), "");
+    f.close();
+  }
+  {
+    H5File f = H5File::open_read(path, MPI_COMM_SELF);
+    EXPECT_EQ(verify_manifest(f), "");
+    for (const char* name : {"direct", "w"}) {
+      const Tensor back = f.read(name);
+      ASSERT_EQ(back.shape(), t.shape());
+      EXPECT_EQ(std::memcmp(back.raw(), t.raw(), t.nbytes()), 0) << name;
+    }
+  }
+  fs::remove(path);
+  t.data<float>()[7] = std::numeric_limits<float>::quiet_NaN();
+  t.data<float>()[rows * cols - 1] = -std::numeric_limits<float>::infinity();
+  H5File f = H5File::create(path, MPI_COMM_SELF);
+  const std::string bad = write_owned(f, MPI_COMM_SELF, {{"ok", random_tensor(10, 7)}, {"w", t}}, true,
+                                      [](const std::string& n) { return n == "w"; });
+  EXPECT_EQ(bad, "w holds 2 non-finite values (NaN or inf, of " + std::to_string(rows * cols) + ")");
+  f.discard();
+  EXPECT_FALSE(fs::exists(path));
 }
 
 // A checkpoint from before xxh3-64: FNV-1a sums, no manifest_hash attribute.

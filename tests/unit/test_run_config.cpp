@@ -88,6 +88,7 @@ TEST(RunConfigSchema, HasEveryKeyOfTheStructs) {
                                           "train.grad_clip",
                                           "train.log_every",
                                           "train.val_every",
+                                          "train.val_points",
                                           "train.val_batches",
                                           "train.device",
                                           "train.precision",
@@ -121,6 +122,8 @@ TEST(RunConfigSchema, HasEveryKeyOfTheStructs) {
                                           "eval.val_batches",
                                           "checkpoint.every",
                                           "checkpoint.keep",
+                                          "snapshot.enabled",
+                                          "snapshot.after_fraction",
                                           "parallel.pipeline_stages",
                                           "parallel.collective_timeout",
                                           "output.dir"};
@@ -208,6 +211,13 @@ TEST(RunConfig, ResolvesDerivedValues) {
   EXPECT_EQ(rc2.schedule.kind, quopt::ScheduleKind::Cosine);
   EXPECT_EQ(rc2.model.mlp, quopt::MlpKind::SwiGLU);
   EXPECT_EQ(rc2.train.seed, 123456789012u);
+
+  // train.val_points spreads that many validations over the run, whatever its length.
+  EXPECT_EQ(rc2.train.val_every, 50);  // the default, val_points = 0
+  c.set("train.val_points", "20");
+  EXPECT_EQ(quopt::make_run_config(c).train.val_every, 3);  // 77 / 20
+  c.set("train.steps", "5");
+  EXPECT_EQ(quopt::make_run_config(c).train.val_every, 1);
 }
 
 TEST(RunConfig, CrossKeyConstraintErrors) {
