@@ -12,3 +12,16 @@ set(CMAKE_CUDA_STANDARD 20)
 set(CMAKE_CUDA_STANDARD_REQUIRED ON)
 find_package(CUDAToolkit REQUIRED)
 set_package_properties(CUDAToolkit PROPERTIES TYPE REQUIRED PURPOSE "CUDA backend: cuBLAS, cuSOLVER")
+# NCCL (collectives between GPUs: the data-parallel gradient all-reduce and the sharded optimizers'
+# all-gathers). It ships with the CUDA toolkit image used here (/usr/local/cuda) or as libnccl-dev; no
+# CMake config, so found by header and library.
+find_path(QUOPT_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} ENV NCCL_HOME PATH_SUFFIXES include)
+find_library(QUOPT_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} ENV NCCL_HOME PATH_SUFFIXES lib lib64)
+if(NOT QUOPT_NCCL_INCLUDE_DIR OR NOT QUOPT_NCCL_LIBRARY)
+  message(FATAL_ERROR "NCCL not found (nccl.h, libnccl.so): install it (CUDA toolkit image, libnccl-dev or "
+                      "spack nccl) or point NCCL_HOME at it")
+endif()
+add_library(quopt::nccl UNKNOWN IMPORTED)
+set_target_properties(quopt::nccl PROPERTIES IMPORTED_LOCATION ${QUOPT_NCCL_LIBRARY}
+                                             INTERFACE_INCLUDE_DIRECTORIES ${QUOPT_NCCL_INCLUDE_DIR})
+message(STATUS "NCCL: ${QUOPT_NCCL_LIBRARY}")

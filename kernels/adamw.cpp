@@ -1,10 +1,13 @@
-// adamw_update: hyper-parameter and tensor checks, routing (host only for now).
+// adamw_update: hyper-parameter and tensor checks, routing to host or CUDA.
 #include <cmath>
 #include <utility>
 
 #include "kernels/dispatch.hpp"
 #include "kernels/host/adamw.hpp"
 #include "kernels/ops.hpp"
+#ifdef QUOPT_HAVE_CUDA
+#include "kernels/cuda/adamw.hpp"
+#endif
 
 namespace quopt::kernels {
 
@@ -36,11 +39,8 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
   s.weight_decay = h.weight_decay;
   s.bias_correction1 = 1.0 - std::pow(h.beta1, static_cast<double>(h.step));
   s.bias_correction2 = 1.0 - std::pow(h.beta2, static_cast<double>(h.step));
-  detail::require_host(op, param);
-  detail::with_float(param.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    host::adamw_update(param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(), s);
-  });
+  QUOPT_ROUTE(op, param, adamw_update, param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(),
+              param.numel(), s);
 }
 
 }  // namespace quopt::kernels

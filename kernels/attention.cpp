@@ -1,12 +1,16 @@
 // Public causal attention ops: shape/dtype/device checks, then dispatch to the host backend
-// (kernels/host/attention.cpp). The CUDA backend of these ops is not implemented yet.
+// (kernels/host/attention.cpp) or the CUDA backend (kernels/cuda/attention.cu).
 #include <cstdint>
 #include <initializer_list>
 #include <utility>
 
 #include "core/error.hpp"
+#include "kernels/dispatch.hpp"
 #include "kernels/host/attention.hpp"
 #include "kernels/ops.hpp"
+#ifdef QUOPT_HAVE_CUDA
+#include "kernels/cuda/attention.hpp"
+#endif
 
 namespace quopt::kernels {
 namespace {
@@ -27,9 +31,9 @@ void check_common(const char* op, std::initializer_list<Named> tensors) {
       fail(op, ": '", name, "' is ", t->describe(), " but '", tensors.begin()->first, "' is ",
            tensors.begin()->second->describe(), "; all attention tensors must have the same dtype");
     }
-    if (!t->is_host()) {
-      fail(op, ": '", name, "' is ", t->describe(),
-           "; the CUDA backend of attention is not implemented yet, use host tensors");
+    if (t->device() != tensors.begin()->second->device()) {
+      fail(op, ": '", name, "' is ", t->describe(), " but '", tensors.begin()->first, "' is ",
+           tensors.begin()->second->describe(), "; all attention tensors must live on the same device");
     }
   }
 }
@@ -74,13 +78,8 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, Tensor
   const host::AttentionDims d = attention_dims(op, q, k, v);
   check_shape(op, "out", out, q.shape());
   check_shape(op, "lse", lse, {d.batch, d.heads, d.seq});
-  if (q.dtype() == DType::F32) {
-    host::attention_forward<float>(d, q.data<float>(), k.data<float>(), v.data<float>(), out.data<float>(),
-                                   lse.data<float>());
-  } else {
-    host::attention_forward<double>(d, q.data<double>(), k.data<double>(), v.data<double>(),
-                                    out.data<double>(), lse.data<double>());
-  }
+  QUOPT_ROUTE(op, q, attention_forward, d, q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(),
+              lse.data<T>());
 }
 
 void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
@@ -102,15 +101,8 @@ void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, co
   check_shape(op, "dq", dq, q.shape());
   check_shape(op, "dk", dk, k.shape());
   check_shape(op, "dv", dv, v.shape());
-  if (q.dtype() == DType::F32) {
-    host::attention_backward<float>(d, dout.data<float>(), q.data<float>(), k.data<float>(), v.data<float>(),
-                                    out.data<float>(), lse.data<float>(), dq.data<float>(), dk.data<float>(),
-                                    dv.data<float>());
-  } else {
-    host::attention_backward<double>(d, dout.data<double>(), q.data<double>(), k.data<double>(),
-                                     v.data<double>(), out.data<double>(), lse.data<double>(),
-                                     dq.data<double>(), dk.data<double>(), dv.data<double>());
-  }
+  QUOPT_ROUTE(op, q, attention_backward, d, dout.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(),
+              out.data<T>(), lse.data<T>(), dq.data<T>(), dk.data<T>(), dv.data<T>());
 }
 
 }  // namespace quopt::kernels

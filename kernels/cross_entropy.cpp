@@ -1,24 +1,30 @@
 // Public softmax cross-entropy ops: shape/dtype/device checks and target validation, then dispatch
-// to the host backend (kernels/host/cross_entropy.cpp). The CUDA backend is not implemented yet.
+// to the host backend (kernels/host/cross_entropy.cpp) or the CUDA backend (kernels/cuda/cross_entropy.cu).
+// Targets are range-checked here when they live on the host; device targets are checked by whoever
+// uploads them (the model checks its batch on the host first).
 #include <cstdint>
 #include <initializer_list>
 #include <utility>
 
 #include "core/error.hpp"
+#include "kernels/dispatch.hpp"
 #include "kernels/host/cross_entropy.hpp"
 #include "kernels/ops.hpp"
+#ifdef QUOPT_HAVE_CUDA
+#include "kernels/cuda/cross_entropy.hpp"
+#endif
 
 namespace quopt::kernels {
 namespace {
 
 using Named = std::pair<const char*, const Tensor*>;
 
-void check_defined_host(const char* op, std::initializer_list<Named> tensors) {
+void check_defined_same_device(const char* op, std::initializer_list<Named> tensors) {
   for (const auto& [name, t] : tensors) {
     if (!t->defined()) fail(op, ": tensor '", name, "' is undefined; allocate it before calling ", op);
-    if (!t->is_host()) {
-      fail(op, ": '", name, "' is ", t->describe(),
-           "; the CUDA backend of cross-entropy is not implemented yet, use host tensors");
+    if (t->device() != tensors.begin()->second->device()) {
+      fail(op, ": '", name, "' is ", t->describe(), " but '", tensors.begin()->first, "' is ",
+           tensors.begin()->second->describe(), "; all cross-entropy tensors must live on the same device");
     }
   }
 }
@@ -37,6 +43,7 @@ std::pair<std::int64_t, std::int64_t> check_logits_targets(const char* op, const
     fail(op, ": targets is ", targets.describe(), ", expected i32", shape_str({n}),
          " (one target per logits row)");
   }
+  if (!targets.is_host()) return {n, vocab};
   const std::int32_t* t = targets.data<std::int32_t>();
   for (std::int64_t i = 0; i < n; ++i) {
     if (t[i] >= vocab) {
@@ -59,33 +66,24 @@ void check_like(const char* op, const char* name, const Tensor& t, const Tensor&
 double cross_entropy_forward(const Tensor& logits, const Tensor& targets, double z_loss_coef, Tensor& loss,
                              Tensor& lse) {
   const char* op = "cross_entropy_forward";
-  check_defined_host(op, {{"logits", &logits}, {"targets", &targets}, {"loss", &loss}, {"lse", &lse}});
+  check_defined_same_device(op, {{"logits", &logits}, {"targets", &targets}, {"loss", &loss}, {"lse", &lse}});
   const auto [n, vocab] = check_logits_targets(op, logits, targets);
   check_like(op, "loss", loss, logits, {n});
   check_like(op, "lse", lse, logits, {n});
-  if (logits.dtype() == DType::F32) {
-    return host::cross_entropy_forward<float>(logits.data<float>(), targets.data<std::int32_t>(), n, vocab,
-                                              z_loss_coef, loss.data<float>(), lse.data<float>());
-  }
-  return host::cross_entropy_forward<double>(logits.data<double>(), targets.data<std::int32_t>(), n, vocab,
-                                             z_loss_coef, loss.data<double>(), lse.data<double>());
+  return QUOPT_ROUTE(op, logits, cross_entropy_forward, logits.data<T>(), targets.data<std::int32_t>(), n,
+                     vocab, z_loss_coef, loss.data<T>(), lse.data<T>());
 }
 
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                             double z_loss_coef, double dscale, Tensor& dlogits) {
   const char* op = "cross_entropy_backward";
-  check_defined_host(op, {{"logits", &logits}, {"targets", &targets}, {"lse", &lse}, {"dlogits", &dlogits}});
+  check_defined_same_device(
+      op, {{"logits", &logits}, {"targets", &targets}, {"lse", &lse}, {"dlogits", &dlogits}});
   const auto [n, vocab] = check_logits_targets(op, logits, targets);
   check_like(op, "lse", lse, logits, {n});
   check_like(op, "dlogits", dlogits, logits, logits.shape());
-  if (logits.dtype() == DType::F32) {
-    host::cross_entropy_backward<float>(logits.data<float>(), targets.data<std::int32_t>(), lse.data<float>(),
-                                        n, vocab, z_loss_coef, dscale, dlogits.data<float>());
-  } else {
-    host::cross_entropy_backward<double>(logits.data<double>(), targets.data<std::int32_t>(),
-                                         lse.data<double>(), n, vocab, z_loss_coef, dscale,
-                                         dlogits.data<double>());
-  }
+  QUOPT_ROUTE(op, logits, cross_entropy_backward, logits.data<T>(), targets.data<std::int32_t>(),
+              lse.data<T>(), n, vocab, z_loss_coef, dscale, dlogits.data<T>());
 }
 
 }  // namespace quopt::kernels

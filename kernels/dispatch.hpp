@@ -102,41 +102,45 @@ inline Backend route([[maybe_unused]] const char* op, const Tensor& t) {
 #endif
 }
 
-// For ops the CUDA backend does not implement yet.
-[[noreturn]] inline void cuda_not_implemented(const char* op, const Tensor& t) {
-  fail(op, ": not implemented in the CUDA backend yet (tensor ", t.describe(),
-       "); move the tensors to the host with Tensor::to(Device::Host) or add kernels/cuda support");
-}
-
-// For ops that only the host backend implements so far: fails for device tensors.
-inline void require_host(const char* op, const Tensor& t) {
-  if (route(op, t) != Backend::Host) cuda_not_implemented(op, t);
-}
-
-// Calls f(T{}) with T = float or double according to dt (checked to be f32/f64 before).
+// Calls f(T{}) with T = float or double according to dt (checked to be f32/f64 before); returns its result.
 template <class F>
-void with_float(DType dt, F&& f) {
-  if (dt == DType::F64) {
-    f(double{});
-  } else {
-    f(float{});
-  }
+decltype(auto) with_float(DType dt, F&& f) {
+  if (dt == DType::F64) return f(double{});
+  return f(float{});
 }
 
 // Runs host_fn or cuda_fn (each a generic lambda taking a float/double tag) for the backend of t, whose
-// dtype was checked to be f32/f64. Without the CUDA backend, route() has already failed for device tensors.
+// dtype was checked to be f32/f64, and returns what it returns. Without the CUDA backend, route() has
+// already failed for device tensors.
 template <class HostFn, class CudaFn>
-void run(const char* op, const Tensor& t, HostFn&& host_fn, [[maybe_unused]] CudaFn&& cuda_fn) {
-  const Backend backend = route(op, t);
-  with_float(t.dtype(), [&](auto tag) {
-    if (backend == Backend::Host) {
-      host_fn(tag);
-    } else {
+decltype(auto) run(const char* op, const Tensor& t, HostFn&& host_fn, [[maybe_unused]] CudaFn&& cuda_fn) {
+  [[maybe_unused]] const Backend backend = route(op, t);
+  return with_float(t.dtype(), [&](auto tag) {
 #ifdef QUOPT_HAVE_CUDA
-      cuda_fn(tag);
+    if (backend == Backend::Cuda) return cuda_fn(tag);
 #endif
-    }
+    return host_fn(tag);
   });
 }
 
 }  // namespace quopt::kernels::detail
+
+// QUOPT_ROUTE(op, t, fn, args...): host::fn(args...) or cuda::fn(args...) for the backend of t (route()),
+// with T = float or double (t's dtype) usable in args, e.g. x.data<T>(); returns fn's result. For the ops
+// whose host and CUDA twins (kernels/host/<op>.hpp, kernels/cuda/<op>.hpp) have the same name and
+// signature. Without the CUDA backend only the host call is compiled.
+#ifdef QUOPT_HAVE_CUDA
+#define QUOPT_IF_CUDA(...) __VA_ARGS__
+#else
+#define QUOPT_IF_CUDA(...)
+#endif
+#define QUOPT_ROUTE(op, t, fn, ...)                                                                   \
+  ::quopt::kernels::detail::run(                                                                      \
+      op, t,                                                                                          \
+      [&](auto quopt_tag_) {                                                                          \
+        using T [[maybe_unused]] = decltype(quopt_tag_);                                              \
+        return host::fn(__VA_ARGS__);                                                                 \
+      },                                                                                              \
+      [&]([[maybe_unused]] auto quopt_tag_) {                                                         \
+        QUOPT_IF_CUDA(using T [[maybe_unused]] = decltype(quopt_tag_); return cuda::fn(__VA_ARGS__);) \
+      })

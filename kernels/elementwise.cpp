@@ -19,18 +19,7 @@ void add(const Tensor& a, const Tensor& b, Tensor& out) {
   check_operand(op, "a", a, "b", b);
   check_operand(op, "a", a, "out", out);
   const std::int64_t n = a.numel();
-  run(
-      op, a,
-      [&](auto tag) {
-        using T = decltype(tag);
-        host::add(a.data<T>(), b.data<T>(), out.data<T>(), n);
-      },
-      [&]([[maybe_unused]] auto tag) {
-#ifdef QUOPT_HAVE_CUDA
-        using T = decltype(tag);
-        cuda::add(a.data<T>(), b.data<T>(), out.data<T>(), n);
-#endif
-      });
+  QUOPT_ROUTE(op, a, add, a.data<T>(), b.data<T>(), out.data<T>(), n);
 }
 
 void axpy(double alpha, const Tensor& x, Tensor& y) {
@@ -39,54 +28,21 @@ void axpy(double alpha, const Tensor& x, Tensor& y) {
   check_operand(op, "x", x, "y", y);
   QUOPT_CHECK(std::isfinite(alpha), op, ": alpha = ", alpha, " must be finite");
   const std::int64_t n = x.numel();
-  run(
-      op, x,
-      [&](auto tag) {
-        using T = decltype(tag);
-        host::axpy(alpha, x.data<T>(), y.data<T>(), n);
-      },
-      [&]([[maybe_unused]] auto tag) {
-#ifdef QUOPT_HAVE_CUDA
-        using T = decltype(tag);
-        cuda::axpy(alpha, x.data<T>(), y.data<T>(), n);
-#endif
-      });
+  QUOPT_ROUTE(op, x, axpy, alpha, x.data<T>(), y.data<T>(), n);
 }
 
 void scale(Tensor& x, double s) {
   constexpr const char* op = "scale";
   detail::check_float(op, "x", x);
   const std::int64_t n = x.numel();
-  run(
-      op, x,
-      [&](auto tag) {
-        using T = decltype(tag);
-        host::scale(x.data<T>(), s, n);
-      },
-      [&]([[maybe_unused]] auto tag) {
-#ifdef QUOPT_HAVE_CUDA
-        using T = decltype(tag);
-        cuda::scale(x.data<T>(), s, n);
-#endif
-      });
+  QUOPT_ROUTE(op, x, scale, x.data<T>(), s, n);
 }
 
 void fill(Tensor& x, double value) {
   constexpr const char* op = "fill";
   detail::check_float(op, "x", x);
   const std::int64_t n = x.numel();
-  run(
-      op, x,
-      [&](auto tag) {
-        using T = decltype(tag);
-        host::fill(x.data<T>(), value, n);
-      },
-      [&]([[maybe_unused]] auto tag) {
-#ifdef QUOPT_HAVE_CUDA
-        using T = decltype(tag);
-        cuda::fill(x.data<T>(), value, n);
-#endif
-      });
+  QUOPT_ROUTE(op, x, fill, x.data<T>(), value, n);
 }
 
 }  // namespace quopt::kernels

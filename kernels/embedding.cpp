@@ -1,7 +1,10 @@
-// embedding_forward / embedding_backward: checks and routing (host only for now).
+// embedding_forward / embedding_backward: checks and routing to host or CUDA.
 #include "kernels/host/embedding.hpp"
 #include "kernels/dispatch.hpp"
 #include "kernels/ops.hpp"
+#ifdef QUOPT_HAVE_CUDA
+#include "kernels/cuda/embedding.hpp"
+#endif
 
 namespace quopt::kernels {
 
@@ -23,7 +26,10 @@ void check_embedding(const char* op, const Tensor& tokens, const char* table_nam
   detail::check_no_overlap(op, rows_name, rows, table_name, table);
 }
 
+// Host tokens only: device tokens are validated on the host before upload (the CUDA kernels turn an
+// id that slips through into NaN rows, never into an out-of-bounds read).
 void check_token_range(const char* op, const Tensor& tokens, std::int64_t vocab) {
+  if (!tokens.is_host()) return;
   const std::int64_t bad = host::first_bad_token(tokens.data<std::int32_t>(), tokens.numel(), vocab);
   QUOPT_CHECK(bad < 0, op, ": token id ", (bad >= 0 ? tokens.item(bad) : 0.0), " at position ", bad, " of ",
               tokens.describe(), " is outside the vocabulary [0, ", vocab,
@@ -35,25 +41,41 @@ void check_token_range(const char* op, const Tensor& tokens, std::int64_t vocab)
 void embedding_forward(const Tensor& tokens, const Tensor& table, Tensor& out) {
   constexpr const char* op = "embedding_forward";
   check_embedding(op, tokens, "table", table, "out", out);
-  detail::require_host(op, table);
   check_token_range(op, tokens, table.dim(0));
-  detail::with_float(table.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    host::embedding_forward(tokens.data<std::int32_t>(), tokens.numel(), table.data<T>(), table.dim(1),
-                            out.data<T>());
-  });
+  detail::run(
+      op, table,
+      [&](auto tag) {
+        using T = decltype(tag);
+        host::embedding_forward(tokens.data<std::int32_t>(), tokens.numel(), table.data<T>(), table.dim(1),
+                                out.data<T>());
+      },
+      [&]([[maybe_unused]] auto tag) {
+#ifdef QUOPT_HAVE_CUDA
+        using T = decltype(tag);
+        cuda::embedding_forward(tokens.data<std::int32_t>(), tokens.numel(), table.dim(0), table.data<T>(),
+                                table.dim(1), out.data<T>());
+#endif
+      });
 }
 
 void embedding_backward(const Tensor& tokens, const Tensor& dout, Tensor& dtable) {
   constexpr const char* op = "embedding_backward";
   check_embedding(op, tokens, "dtable", dtable, "dout", dout);
-  detail::require_host(op, dtable);
   check_token_range(op, tokens, dtable.dim(0));
-  detail::with_float(dtable.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    host::embedding_backward(tokens.data<std::int32_t>(), tokens.numel(), dout.data<T>(), dtable.dim(1),
-                             dtable.data<T>());
-  });
+  detail::run(
+      op, dtable,
+      [&](auto tag) {
+        using T = decltype(tag);
+        host::embedding_backward(tokens.data<std::int32_t>(), tokens.numel(), dout.data<T>(), dtable.dim(1),
+                                 dtable.data<T>());
+      },
+      [&]([[maybe_unused]] auto tag) {
+#ifdef QUOPT_HAVE_CUDA
+        using T = decltype(tag);
+        cuda::embedding_backward(tokens.data<std::int32_t>(), tokens.numel(), dtable.dim(0), dout.data<T>(),
+                                 dtable.dim(1), dtable.data<T>());
+#endif
+      });
 }
 
 }  // namespace quopt::kernels

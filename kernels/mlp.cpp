@@ -1,4 +1,4 @@
-// relu2_* / swiglu_*: checks and routing (relu2_forward also on CUDA).
+// relu2_* / swiglu_*: checks and routing to host or CUDA.
 #include "kernels/host/mlp.hpp"
 #include "kernels/dispatch.hpp"
 #include "kernels/ops.hpp"
@@ -14,18 +14,7 @@ void relu2_forward(const Tensor& x, Tensor& y) {
   constexpr const char* op = "relu2_forward";
   detail::check_float(op, "x", x);
   check_operand(op, "x", x, "y", y);
-  detail::run(
-      op, x,
-      [&](auto tag) {
-        using T = decltype(tag);
-        host::relu2_forward(x.data<T>(), y.data<T>(), x.numel());
-      },
-      [&]([[maybe_unused]] auto tag) {
-#ifdef QUOPT_HAVE_CUDA
-        using T = decltype(tag);
-        cuda::relu2_forward(x.data<T>(), y.data<T>(), x.numel());
-#endif
-      });
+  QUOPT_ROUTE(op, x, relu2_forward, x.data<T>(), y.data<T>(), x.numel());
 }
 
 void relu2_backward(const Tensor& dy, const Tensor& x, Tensor& dx) {
@@ -33,11 +22,7 @@ void relu2_backward(const Tensor& dy, const Tensor& x, Tensor& dx) {
   detail::check_float(op, "x", x);
   check_operand(op, "x", x, "dy", dy);
   check_operand(op, "x", x, "dx", dx);
-  detail::require_host(op, x);
-  detail::with_float(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    host::relu2_backward(dy.data<T>(), x.data<T>(), dx.data<T>(), x.numel());
-  });
+  QUOPT_ROUTE(op, x, relu2_backward, dy.data<T>(), x.data<T>(), dx.data<T>(), x.numel());
 }
 
 void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& y) {
@@ -45,11 +30,7 @@ void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& y) {
   detail::check_float(op, "gate", gate);
   check_operand(op, "gate", gate, "up", up);
   check_operand(op, "gate", gate, "y", y);
-  detail::require_host(op, gate);
-  detail::with_float(gate.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    host::swiglu_forward(gate.data<T>(), up.data<T>(), y.data<T>(), gate.numel());
-  });
+  QUOPT_ROUTE(op, gate, swiglu_forward, gate.data<T>(), up.data<T>(), y.data<T>(), gate.numel());
 }
 
 void swiglu_backward(const Tensor& dy, const Tensor& gate, const Tensor& up, Tensor& dgate, Tensor& dup) {
@@ -60,12 +41,8 @@ void swiglu_backward(const Tensor& dy, const Tensor& gate, const Tensor& up, Ten
   check_operand(op, "gate", gate, "dgate", dgate);
   check_operand(op, "gate", gate, "dup", dup);
   detail::check_no_overlap(op, "dgate", dgate, "dup", dup);
-  detail::require_host(op, gate);
-  detail::with_float(gate.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    host::swiglu_backward(dy.data<T>(), gate.data<T>(), up.data<T>(), dgate.data<T>(), dup.data<T>(),
-                          gate.numel());
-  });
+  QUOPT_ROUTE(op, gate, swiglu_backward, dy.data<T>(), gate.data<T>(), up.data<T>(), dgate.data<T>(),
+              dup.data<T>(), gate.numel());
 }
 
 }  // namespace quopt::kernels

@@ -91,9 +91,11 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
 //   dx = dscale * dL/dx [N, C] (written; 0 rows for ignored tokens),
 //   dw += dscale * dL/dw [V, C] (accumulated; dw must then be defined, and undefined otherwise),
 // exponentiating each logit once. Returns the sum of loss over counted tokens. x, w, loss, lse, dx,
-// dw and work have one dtype (f32 or f64) and live on the host. Results depend on R only through the
+// dw and work have one dtype (f32 or f64) and live on one device with targets (on the GPU, targets are
+// not range-checked: the caller checks them before the upload). Results depend on R only through the
 // order of sums over row blocks (dw's accumulation and the returned total); never on the thread count.
-// llm.c's fused classifier (Karpathy) does the same on the GPU with the whole [N, V] block.
+// llm.c's fused classifier (Karpathy) does the same on the GPU with the whole [N, V] block; here the GPU
+// also works one block of R rows at a time.
 double classifier_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targets, double z_loss_coef,
                                 double dscale, Tensor& loss, Tensor& lse, Tensor& dx, Tensor& dw, Tensor& work);
 
@@ -112,6 +114,20 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
 // Sum of squares in fp64 with a fixed reduction order (deterministic); the global gradient norm
 // is sqrt of the sum over all gradient tensors.
 double sum_squares(const Tensor& x);
+
+// ---- Scion's linear minimisation oracles (LIONS-EPFL/scion scion.py) ---------------------------------
+// out = f * sign(x) element-wise (0 where x is 0 or NaN): the Sign LMO. out may be x.
+void sign_scaled(const Tensor& x, double f, Tensor& out);
+// x 2-D [R, C] (1-D: one row). axis 1: each row divided by gain * rms(row) + eps; axis 0: each column by
+// gain * rms(column) + eps; rms = sqrt(mean of squares), in fp64. The ColNorm and BiasRMS LMOs. out may
+// be x.
+void rms_normalize(const Tensor& x, int axis, double gain, double eps, Tensor& out);
+
+// ---- gradient accumulation in fp64 ----------------------------------------------------------------
+// acc (f64) += x (f32), then x = 0: folds one micro-batch's gradient into an fp64 accumulator.
+void fold_f64(Tensor& x, Tensor& acc);
+// x (f32) = acc rounded to f32, then acc = 0.
+void unfold_f64(Tensor& acc, Tensor& x);
 
 // ---- profiling ------------------------------------------------------------------------------------------
 // GEMM work done through matmul/matmul_batched since the last reset (for `quopt bench`).

@@ -1,9 +1,12 @@
-// rtn_quantize / hadamard_transform / quest_quantize / apply_mask: checks and routing (host only for now).
+// rtn_quantize / hadamard_transform / quest_quantize / apply_mask: checks and routing to host or CUDA.
 #include <cmath>
 
 #include "kernels/dispatch.hpp"
 #include "kernels/host/quant.hpp"
 #include "kernels/quant_ops.hpp"
+#ifdef QUOPT_HAVE_CUDA
+#include "kernels/cuda/quant.hpp"
+#endif
 
 namespace quopt::kernels {
 
@@ -58,11 +61,7 @@ void rtn_quantize(const Tensor& x, int bits, std::int64_t group_size, Tensor& xq
   detail::check_no_overlap(op, "scales", scales, "x", x);
   detail::check_no_overlap(op, "scales", scales, "xq", xq);
   if (r.n == 0 || r.c == 0) return;
-  detail::require_host(op, x);
-  detail::with_float(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    host::rtn_quantize(x.data<T>(), r.n, r.c, g, bits, xq.data<T>(), scales.data<T>());
-  });
+  QUOPT_ROUTE(op, x, rtn_quantize, x.data<T>(), r.n, r.c, g, bits, xq.data<T>(), scales.data<T>());
 }
 
 void hadamard_transform(const Tensor& x, std::int64_t block_size, Tensor& y) {
@@ -76,11 +75,7 @@ void hadamard_transform(const Tensor& x, std::int64_t block_size, Tensor& y) {
   check_output_like_x(op, "y", y, x);
   check_same_or_disjoint(op, "y", y, x);
   if (r.n == 0 || r.c == 0) return;
-  detail::require_host(op, x);
-  detail::with_float(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    host::hadamard_transform(x.data<T>(), r.n, r.c, block_size, y.data<T>());
-  });
+  QUOPT_ROUTE(op, x, hadamard_transform, x.data<T>(), r.n, r.c, block_size, y.data<T>());
 }
 
 double quest_gaussian_alpha(int bits) {
@@ -138,13 +133,8 @@ void quest_quantize(const Tensor& x, int bits, double trust, Tensor& xq, Tensor&
     if (mask.defined()) detail::check_no_overlap(op, "scales", scales, "mask", mask);
   }
   if (r.n == 0 || r.c == 0) return;
-  detail::require_host(op, x);
-  detail::with_float(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    host::quest_quantize(x.data<T>(), r.n, r.c, bits, alpha, trust, xq.data<T>(),
-                         mask.defined() ? mask.data<T>() : nullptr,
-                         scales.defined() ? scales.data<T>() : nullptr);
-  });
+  QUOPT_ROUTE(op, x, quest_quantize, x.data<T>(), r.n, r.c, bits, alpha, trust, xq.data<T>(),
+              mask.defined() ? mask.data<T>() : nullptr, scales.defined() ? scales.data<T>() : nullptr);
 }
 
 void apply_mask(Tensor& grad, const Tensor& mask) {
@@ -154,11 +144,7 @@ void apply_mask(Tensor& grad, const Tensor& mask) {
   detail::check_shape(op, "mask", mask, grad.shape());
   detail::check_no_overlap(op, "grad", grad, "mask", mask);
   if (grad.numel() == 0) return;
-  detail::require_host(op, grad);
-  detail::with_float(grad.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    host::apply_mask(grad.data<T>(), mask.data<T>(), grad.numel());
-  });
+  QUOPT_ROUTE(op, grad, apply_mask, grad.data<T>(), mask.data<T>(), grad.numel());
 }
 
 }  // namespace quopt::kernels

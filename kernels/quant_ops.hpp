@@ -2,8 +2,7 @@
 // The quantization kernels: round-to-nearest AbsMax (RTN), the block-diagonal Walsh-Hadamard
 // transform and QuEST's Gaussian-scaled fake quantizer with its trust mask. Same conventions as
 // kernels/ops.hpp: Tensors in, shapes/dtypes/devices checked with messages naming the op and the
-// argument, dispatch by device (host: Kokkos, fp32 and fp64; CUDA: not implemented yet, a clear
-// error). Tensors are contiguous row-major; x [..., C] is viewed as rows [N, C] with N = numel / C.
+// argument, dispatch by device (host: Kokkos; CUDA: kernels/cuda/quant.cu; fp32 and fp64 on both). Tensors are contiguous row-major; x [..., C] is viewed as rows [N, C] with N = numel / C.
 // Formulas, defaults and their sources: docs/quantization.md.
 #include <algorithm>
 #include <cmath>

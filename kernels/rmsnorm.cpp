@@ -1,9 +1,12 @@
-// rmsnorm_forward / rmsnorm_backward: checks and routing (host only for now).
+// rmsnorm_forward / rmsnorm_backward: checks and routing to host or CUDA.
 #include <cmath>
 
 #include "kernels/dispatch.hpp"
 #include "kernels/host/rmsnorm.hpp"
 #include "kernels/ops.hpp"
+#ifdef QUOPT_HAVE_CUDA
+#include "kernels/cuda/rmsnorm.hpp"
+#endif
 
 namespace quopt::kernels {
 
@@ -39,11 +42,8 @@ void rmsnorm_forward(const Tensor& x, const Tensor& weight, double eps, Tensor& 
               " must be finite and >= 0 (OLMo2 uses 1e-6; set model.norm_eps)");
   detail::check_no_overlap(op, "rstd", rstd, "x", x);
   detail::check_no_overlap(op, "rstd", rstd, "y", y);
-  detail::require_host(op, x);
-  detail::with_float(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    host::rmsnorm_forward(x.data<T>(), weight.data<T>(), eps, d.n, d.c, y.data<T>(), rstd.data<T>());
-  });
+  QUOPT_ROUTE(op, x, rmsnorm_forward, x.data<T>(), weight.data<T>(), eps, d.n, d.c, y.data<T>(),
+              rstd.data<T>());
 }
 
 void rmsnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& rstd, Tensor& dx,
@@ -63,12 +63,8 @@ void rmsnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, c
   detail::check_no_overlap(op, "dweight", dweight, "dx", dx);
   detail::check_no_overlap(op, "dx", dx, "rstd", rstd);
   detail::check_no_overlap(op, "dx", dx, "weight", weight);
-  detail::require_host(op, x);
-  detail::with_float(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    host::rmsnorm_backward(dy.data<T>(), x.data<T>(), weight.data<T>(), rstd.data<T>(), d.n, d.c,
-                           dx.data<T>(), dweight.data<T>());
-  });
+  QUOPT_ROUTE(op, x, rmsnorm_backward, dy.data<T>(), x.data<T>(), weight.data<T>(), rstd.data<T>(), d.n, d.c,
+              dx.data<T>(), dweight.data<T>());
 }
 
 }  // namespace quopt::kernels

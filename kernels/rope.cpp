@@ -1,9 +1,12 @@
-// rope_forward / rope_backward: checks and routing (host only for now).
+// rope_forward / rope_backward: checks and routing to host or CUDA.
 #include <cmath>
 
 #include "kernels/dispatch.hpp"
 #include "kernels/host/rope.hpp"
 #include "kernels/ops.hpp"
+#ifdef QUOPT_HAVE_CUDA
+#include "kernels/cuda/rope.hpp"
+#endif
 
 namespace quopt::kernels {
 
@@ -16,11 +19,7 @@ void rope_dispatch(const char* op, const char* name, Tensor& x, double theta, bo
               "; the head dimension D (last) must be even for the rotate-half pairs (i, i + D/2)");
   QUOPT_CHECK(std::isfinite(theta) && theta > 0.0, op, ": theta = ", theta,
               " must be finite and > 0 (OLMo2 uses 500000; set model.rope_theta)");
-  detail::require_host(op, x);
-  detail::with_float(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    host::rope(x.data<T>(), x.dim(0), x.dim(1), x.dim(2), x.dim(3), theta, inverse);
-  });
+  QUOPT_ROUTE(op, x, rope, x.data<T>(), x.dim(0), x.dim(1), x.dim(2), x.dim(3), theta, inverse);
 }
 
 }  // namespace

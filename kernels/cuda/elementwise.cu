@@ -6,13 +6,6 @@ namespace quopt::kernels::cuda {
 
 namespace {
 
-__device__ inline std::int64_t first_index() {
-  return blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-}
-__device__ inline std::int64_t grid_stride() {
-  return static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-}
-
 template <class T>
 __global__ void add_kernel(const T* a, const T* b, T* out, std::int64_t n) {
   for (std::int64_t i = first_index(); i < n; i += grid_stride()) out[i] = a[i] + b[i];

@@ -211,8 +211,9 @@ void Tensor::zero_() {
   if (is_host()) {
     std::memset(raw(), 0, nbytes());
   } else {
-    Tensor z = zeros(shape_, dtype_, Device::Host);
-    copy_from(z);
+    const auto& a = g_allocators[static_cast<int>(device())];
+    QUOPT_CHECK(a.zero, "no zero routine for device ", device_name(device()));
+    a.zero(raw(), nbytes());
   }
 }
 

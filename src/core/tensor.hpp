@@ -58,6 +58,8 @@ struct DeviceAllocator {
   void (*free)(void* ptr) = nullptr;
   // Copies bytes between any two devices; kinds: 0 host->dev, 1 dev->host, 2 dev->dev.
   void (*copy)(void* dst, const void* src, std::size_t bytes, int kind) = nullptr;
+  // Sets bytes to zero on the device.
+  void (*zero)(void* dst, std::size_t bytes) = nullptr;
 };
 void register_device_allocator(Device dev, DeviceAllocator a);
 bool device_available(Device dev);

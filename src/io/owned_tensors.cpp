@@ -15,13 +15,15 @@
 namespace quopt {
 
 std::uint64_t tensor_checksum(const Tensor& t) {
-  return XXH3_64bits(t.raw(), t.nbytes());
+  const Tensor host = t.is_host() ? t : t.to(Device::Host);  // device memory is not readable here
+  return XXH3_64bits(host.raw(), host.nbytes());
 }
 
 std::uint64_t tensor_checksum_fnv1a(const Tensor& t) {
   std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64 offset basis
-  const auto* p = static_cast<const unsigned char*>(t.raw());
-  for (std::size_t i = 0; i < t.nbytes(); ++i) {
+  const Tensor host = t.is_host() ? t : t.to(Device::Host);
+  const auto* p = static_cast<const unsigned char*>(host.raw());
+  for (std::size_t i = 0; i < host.nbytes(); ++i) {
     h ^= p[i];
     h *= 0x100000001b3ULL;  // FNV-1a 64 prime
   }

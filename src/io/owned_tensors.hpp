@@ -31,6 +31,7 @@ std::string write_owned(H5File& f, MPI_Comm comm, const std::vector<NamedTensor>
 
 // XXH3 64-bit hash (xxHash 0.8, seed 0) of a tensor's bytes: any single flipped bit changes it, and it
 // runs at memory speed (FNV-1a, one byte per multiply, took two thirds of a checkpoint's write time).
+// A device tensor is copied to the host first.
 std::uint64_t tensor_checksum(const Tensor& t);
 // FNV-1a 64-bit hash of a tensor's bytes: the checksum of manifests written before xxh3-64 (verification).
 std::uint64_t tensor_checksum_fnv1a(const Tensor& t);

@@ -10,13 +10,17 @@ const std::vector<std::string>& resume_mutable_keys() {
   // How long the run goes on (train.steps, or tokens_per_param when steps = 0, moves the end of the
   // schedule: the change applies from the resumed step on), how often it logs, validates and checkpoints,
   // where it writes, how the ranks are arranged (checkpoints reshard; results agree to rounding), the
-  // watchdog, the divergence policy, and the keys only tokenize/ptq/eval/analyze read.
+  // watchdog, the divergence policy, where it computes (train.device, train.precision: the same step in
+  // another arithmetic; checkpoints are written from host copies, so a GPU run resumes on the CPU and the
+  // reverse), and the keys only tokenize/ptq/eval/analyze read.
   static const std::vector<std::string> keys = {"train.steps",
                                                 "train.tokens_per_param",
                                                 "train.log_every",
                                                 "train.val_every",
                                                 "track.every",
                                                 "train.max_nonfinite_skips",
+                                                "train.device",
+                                                "train.precision",
                                                 "checkpoint.",
                                                 "output.dir",
                                                 "parallel.",

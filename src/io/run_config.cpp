@@ -110,6 +110,12 @@ Schema build_schema() {
                 "validations spread evenly over the run, so runs of different lengths get curves of the same "
                 "resolution: val_every = max(1, steps / val_points); 0 = use val_every (quopt choice)"));
   s.add(int_key("train.val_batches", 4, 1, kNone, "batches per validation run (quopt choice)"));
+  s.add(string_key("train.device", "cpu", {"cpu", "cuda"},
+                   "where the model, gradients and optimizer state live: cpu (host backend) or cuda (one GPU "
+                   "per rank; needs the cuda preset; docs/cuda.md)"));
+  s.add(string_key("train.precision", "fp32", {"fp32", "bf16"},
+                   "GEMM precision on cuda: fp32 (strict) or bf16 (tensor cores, fp32 accumulation and "
+                   "master weights, as PyTorch AMP / llm.c; docs/cuda.md); the host always computes fp32"));
   s.add(
       int_key("train.max_nonfinite_skips", 0, 0, kNone,
               "steps whose loss or gradient norm is NaN/inf are never applied; this many are skipped (their "
@@ -359,6 +365,8 @@ RunConfig make_run_config(const Config& cfg) {
   if (const std::int64_t points = cfg.get_int("train.val_points"); points > 0)
     t.val_every = std::max<std::int64_t>(1, t.steps / points);
   t.val_batches = cfg.get_int("train.val_batches");
+  t.device = cfg.get_string("train.device");
+  t.precision = cfg.get_string("train.precision");
   t.max_nonfinite_skips = cfg.get_int("train.max_nonfinite_skips");
 
   rc.snapshot.enabled = cfg.get_bool("snapshot.enabled");

@@ -38,6 +38,8 @@ struct TrainConfig {
   std::int64_t log_every = 10;
   std::int64_t val_every = 50;
   std::int64_t val_batches = 4;
+  std::string device = "cpu";            // cpu | cuda (one GPU per rank)
+  std::string precision = "fp32";        // fp32 | bf16 (GEMMs in bf16 tensor-core compute on the GPU)
   std::int64_t max_nonfinite_skips = 0;  // steps with a non-finite loss/gradient skipped before stopping
 };
 

@@ -59,14 +59,16 @@ std::vector<ParamSpec> olmo2_param_specs(const ModelConfig& cfg, StageSpec stage
   return out;
 }
 
-Olmo2::Olmo2(const ModelConfig& cfg, DType dt, StageSpec stage) : cfg_(cfg), dt_(dt), stage_(stage) {
-  QUOPT_CHECK(dt == DType::F32 || dt == DType::F64, "the host model runs in f32 or f64, not ",
-              dtype_name(dt));
+Olmo2::Olmo2(const ModelConfig& cfg, DType dt, StageSpec stage, Device dev)
+    : cfg_(cfg), dt_(dt), stage_(stage), dev_(dev) {
+  QUOPT_CHECK(dt == DType::F32 || dt == DType::F64, "the model runs in f32 or f64, not ", dtype_name(dt));
+  QUOPT_CHECK(device_available(dev), "the model was asked to live on ", device_name(dev),
+              " but no such device is available (no GPU visible, or a build without -DQUOPT_ENABLE_CUDA=ON)");
   if (stage_.last_block < 0) stage_.last_block = cfg.n_layers;
   QUOPT_CHECK(
       0 <= stage_.first_block && stage_.first_block <= stage_.last_block && stage_.last_block <= cfg.n_layers,
       "stage blocks [", stage_.first_block, ", ", stage_.last_block, ") outside [0, ", cfg.n_layers, ")");
-  for (const auto& spec : olmo2_param_specs(cfg, stage_)) params_.add(spec.name, spec.role, spec.shape, dt);
+  for (const auto& spec : olmo2_param_specs(cfg, stage_)) params_.add(spec.name, spec.role, spec.shape, dt, dev);
   auto find = [&](const std::string& n) { return params_.contains(n) ? &params_.get(n) : nullptr; };
   embed_ = find("embed/weight");
   for (std::int64_t i = stage_.first_block; i < stage_.last_block; ++i) {
@@ -97,14 +99,17 @@ void Olmo2::init(std::uint64_t seed) {
     }
     Rng rng(seed, hash_name(p.name));
     const std::int64_t n = p.value.numel();
+    // Drawn on the host (the same numbers whatever the device), then copied to the device.
+    Tensor host = p.value.is_host() ? p.value : Tensor::empty(p.value.shape(), dt_);
     if (dt_ == DType::F64) {
-      double* x = p.value.data<double>();
+      double* x = host.data<double>();
       for (std::int64_t i = 0; i < n; ++i) x[i] = rng.truncated_normal(cfg_.init_std, cfg_.init_trunc);
     } else {
-      float* x = p.value.data<float>();
+      float* x = host.data<float>();
       for (std::int64_t i = 0; i < n; ++i)
         x[i] = static_cast<float>(rng.truncated_normal(cfg_.init_std, cfg_.init_trunc));
     }
+    if (!p.value.is_host()) p.value.copy_from(host);
   }
 }
 
@@ -252,7 +257,7 @@ Tensor Olmo2::module_forward(std::int64_t m, const Tensor& input, std::int64_t B
     QUOPT_CHECK(input.dtype() == DType::I32 && input.numel() == N, "module 0 (embed) takes i32 tokens [", B,
                 ", ", T, "], got ", input.describe());
     Tensor x = new_tensor({N, C});
-    k::embedding_forward(input.reshape({N}), embed_->value, x);
+    k::embedding_forward(device_tokens(input, "tokens", false).reshape({N}), embed_->value, x);
     return x;
   }
   const bool packed_in = m < module_count() - 2 &&
@@ -326,9 +331,9 @@ Tensor Olmo2::forward_stage(const Tensor& input, const Tensor& targets, std::int
   if (stage_.embedding) {
     QUOPT_CHECK(input.dtype() == DType::I32 && input.numel() == N, "model input must be i32 [", B, ", ", T,
                 "], got ", input.describe());
-    act.tokens = input;
+    act.tokens = device_tokens(input, "tokens", false);
     x = new_tensor({N, C});
-    k::embedding_forward(input.reshape({N}), embed_->value, x);
+    k::embedding_forward(act.tokens.reshape({N}), embed_->value, x);
   } else {
     QUOPT_CHECK(input.dtype() == dt_ && input.numel() == N * C, "stage input must be [", N, ", ", C,
                 "], got ", input.describe());
@@ -344,7 +349,7 @@ Tensor Olmo2::forward_stage(const Tensor& input, const Tensor& targets, std::int
 
   QUOPT_CHECK(targets.dtype() == DType::I32 && targets.numel() == N, "targets must be i32 [", B, ", ", T,
               "], got ", targets.describe());
-  act.targets = targets;
+  act.targets = device_tokens(targets, "targets", true);
   act.z = new_tensor({N, C});
   act.z_rstd = new_tensor({N});
   k::rmsnorm_forward(act.y, final_norm_->value, cfg_.norm_eps, act.z, act.z_rstd);
@@ -355,7 +360,7 @@ Tensor Olmo2::forward_stage(const Tensor& input, const Tensor& targets, std::int
   if (act.keep_logits || (quant_ && quant_->applies(kHeadName))) {
     act.logits = new_tensor({N, V});
     head_fwd(act.z, act.logits, act.head_lin);
-    out.sum = k::cross_entropy_forward(act.logits, targets.reshape({N}), cfg_.z_loss, act.token_loss, act.lse);
+    out.sum = k::cross_entropy_forward(act.logits, act.targets.reshape({N}), cfg_.z_loss, act.token_loss, act.lse);
   } else {
     if (act.head_dscale != 0.0) act.dz = new_tensor({N, C});
     out.sum = fused_head(act, act.head_dscale, act.dz);
@@ -364,6 +369,18 @@ Tensor Olmo2::forward_stage(const Tensor& input, const Tensor& targets, std::int
   for (std::int64_t i = 0; i < N; ++i) out.count += t[i] >= 0 ? 1 : 0;
   if (loss) *loss = out;
   return Tensor();
+}
+
+Tensor Olmo2::device_tokens(const Tensor& tokens, const char* what, bool allow_negative) const {
+  if (dev_ == Device::Host || !tokens.is_host()) return tokens;
+  // The device kernels cannot report a bad id; check here, where the batch is still on the host.
+  const std::int32_t* t = tokens.data<std::int32_t>();
+  for (std::int64_t i = 0; i < tokens.numel(); ++i) {
+    QUOPT_CHECK((allow_negative || t[i] >= 0) && t[i] < cfg_.vocab_size, what, "[", i, "] = ", t[i],
+                " is outside the vocabulary [0, ", cfg_.vocab_size,
+                "); the tokenizer and model.vocab_size disagree");
+  }
+  return tokens.to(dev_);
 }
 
 namespace {

@@ -71,7 +71,10 @@ struct StageSpec {
 
 class Olmo2 {
  public:
-  explicit Olmo2(const ModelConfig& cfg, DType dt = DType::F32, StageSpec stage = {});
+  // dev: where parameters, gradients and activations live (Device::Cuda: every op runs on the GPU;
+  // batches still arrive as host token tensors, are range-checked on the host and uploaded).
+  explicit Olmo2(const ModelConfig& cfg, DType dt = DType::F32, StageSpec stage = {}, Device dev = Device::Host);
+  Device device() const { return dev_; }
   const StageSpec& stage() const { return stage_; }
 
   const ModelConfig& config() const { return cfg_; }
@@ -147,7 +150,9 @@ class Olmo2 {
   ModuleKind module_kind(std::int64_t m) const { return static_cast<ModuleKind>((m - 1) % 4); }
   void block_backward(BlockParams& w, BlockActivations& c, std::int64_t B, std::int64_t T, const Tensor& dy,
                       Tensor& dx);
-  Tensor new_tensor(const Shape& s) const { return Tensor::empty(s, dt_); }
+  Tensor new_tensor(const Shape& s) const { return Tensor::empty(s, dt_, dev_); }
+  // tokens (and targets) i32 on the host, range-checked, on this model's device.
+  Tensor device_tokens(const Tensor& tokens, const char* what, bool allow_negative) const;
   // The fused head over act.z: losses into act.token_loss / act.lse, and with dz defined the gradients
   // (dz written, the head weight's gradient accumulated). Returns the loss sum.
   double fused_head(Activations& act, double dscale, Tensor& dz) const;
@@ -165,6 +170,7 @@ class Olmo2 {
   ModelConfig cfg_;
   DType dt_;
   StageSpec stage_;
+  Device dev_ = Device::Host;
   ParameterSet params_;
   Parameter* embed_ = nullptr;
   Parameter* head_ = nullptr;  // == embed_ when tied

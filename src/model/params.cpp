@@ -25,14 +25,14 @@ std::string Parameter::param() const {
   return name.substr(name.find('/') + 1);
 }
 
-Parameter& ParameterSet::add(const std::string& name, ParamRole role, const Shape& shape, DType dt) {
+Parameter& ParameterSet::add(const std::string& name, ParamRole role, const Shape& shape, DType dt, Device dev) {
   QUOPT_CHECK(!contains(name), "duplicate parameter ", name);
   QUOPT_CHECK(name.find('/') != std::string::npos, "parameter name must be <layer>/<param>: ", name);
   Parameter p;
   p.name = name;
   p.role = role;
-  p.value = Tensor::zeros(shape, dt);
-  p.grad = Tensor::zeros(shape, dt);
+  p.value = Tensor::zeros(shape, dt, dev);
+  p.grad = Tensor::zeros(shape, dt, dev);
   params_.push_back(std::move(p));
   return params_.back();
 }

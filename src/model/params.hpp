@@ -25,7 +25,9 @@ struct Parameter {
 
 class ParameterSet {
  public:
-  Parameter& add(const std::string& name, ParamRole role, const Shape& shape, DType dt);
+  // Value and gradient allocated (zeroed) on dev.
+  Parameter& add(const std::string& name, ParamRole role, const Shape& shape, DType dt,
+                 Device dev = Device::Host);
   Parameter& get(const std::string& name);
   const Parameter& get(const std::string& name) const;
   bool contains(const std::string& name) const;

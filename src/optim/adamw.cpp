@@ -6,8 +6,8 @@ namespace quopt {
 
 AdamW::AdamW(const OptimizerConfig& cfg, ParameterSet& params) : cfg_(cfg) {
   for (auto& p : params.all()) {
-    m_.push_back(Tensor::zeros(p.value.shape(), p.value.dtype()));
-    v_.push_back(Tensor::zeros(p.value.shape(), p.value.dtype()));
+    m_.push_back(Tensor::zeros(p.value.shape(), p.value.dtype(), p.value.device()));
+    v_.push_back(Tensor::zeros(p.value.shape(), p.value.dtype(), p.value.device()));
     names_.push_back(p.name);
   }
 }

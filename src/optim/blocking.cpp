@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "kernels/optim_ops.hpp"
 
 namespace quopt {
 
@@ -64,33 +65,32 @@ std::vector<Block> make_blocks(const std::string& param_name, const Shape& shape
 
 namespace {
 void check_block(const char* op, const Tensor& full, const Block& b, const Tensor& block) {
-  QUOPT_CHECK(full.dtype() == DType::F32 && full.is_host(), op,
-              ": parameter tensor must be f32 on the host, got ", full.describe());
-  QUOPT_CHECK(block.dtype() == DType::F32 && block.numel() == b.numel(), op, ": block ", b.name, " needs ",
-              b.numel(), " f32 elements, got ", block.describe());
+  QUOPT_CHECK(full.dtype() == DType::F32, op, ": parameter tensor must be f32, got ", full.describe());
+  QUOPT_CHECK(block.dtype() == DType::F32 && block.numel() == b.numel() && block.device() == full.device(),
+              op, ": block ", b.name, " needs ", b.numel(), " f32 elements on ", device_name(full.device()),
+              ", got ", block.describe());
   QUOPT_CHECK((b.row0 + b.rows - 1) * b.ld + b.col0 + b.cols <= full.numel() || b.numel() == 0, op,
               ": block ", b.name, " lies outside ", full.describe());
+}
+
+// The merged view of full as a matrix [numel / ld, ld] and the block as [rows, cols].
+Tensor view_of(const Tensor& full, const Block& b) {
+  return full.reshape({full.numel() / b.ld, b.ld});
 }
 }  // namespace
 
 void copy_block_out(const Tensor& full, const Block& b, Tensor& block) {
   check_block("copy_block_out", full, b, block);
-  const float* src = full.data<float>();
-  float* dst = block.data<float>();
-  for (std::int64_t i = 0; i < b.rows; ++i)
-    std::copy_n(src + (b.row0 + i) * b.ld + b.col0, b.cols, dst + i * b.cols);
+  if (b.numel() == 0) return;
+  Tensor bl = block.reshape({b.rows, b.cols});
+  kernels::copy_block(view_of(full, b), b.row0, b.col0, bl);
 }
 
 void add_block_in(Tensor& full, const Block& b, const Tensor& block, double alpha) {
   check_block("add_block_in", full, b, block);
-  float* dst = full.data<float>();
-  const float* src = block.data<float>();
-  const auto a = static_cast<float>(alpha);
-  for (std::int64_t i = 0; i < b.rows; ++i) {
-    float* d = dst + (b.row0 + i) * b.ld + b.col0;
-    const float* s = src + i * b.cols;
-    for (std::int64_t j = 0; j < b.cols; ++j) d[j] += a * s[j];
-  }
+  if (b.numel() == 0) return;
+  Tensor view = view_of(full, b);
+  kernels::add_block(view, b.row0, b.col0, block.reshape({b.rows, b.cols}), alpha);
 }
 
 }  // namespace quopt

@@ -12,6 +12,7 @@
 
 #include "core/blas_errors.hpp"
 #include "core/error.hpp"
+#include "optim/matrix_functions_device.hpp"
 
 namespace quopt {
 
@@ -338,7 +339,8 @@ void fail_next_f32_eigh_for_testing(int count) {
 }
 }  // namespace detail
 
-Tensor identity_matrix(std::int64_t n, DType dt) {
+Tensor identity_matrix(std::int64_t n, DType dt, Device dev) {
+  if (dev != Device::Host) return identity_matrix(n, dt).to(dev);
   Tensor t = Tensor::zeros({n, n}, dt);
   QUOPT_CHECK(dt == DType::F32 || dt == DType::F64, "identity_matrix: dtype must be f32 or f64, got ",
               dtype_name(dt));
@@ -352,6 +354,7 @@ Tensor identity_matrix(std::int64_t n, DType dt) {
 
 bool all_finite(const Tensor& t) {
   check_float("all_finite", t);
+  if (!t.is_host()) return device_matrix::all_finite_device(t);
   return with_dtype(t.dtype(), [&](auto tag) {
     using T = decltype(tag);
     return finite_range(t.data<T>(), t.numel());
@@ -369,6 +372,7 @@ EighResult eigh(const Tensor& a, bool retry_fp64) {
   check_square("eigh", a);
   const std::int64_t n = a.dim(0);
   to_int("eigh", n);
+  if (!a.is_host()) return device_matrix::eigh_device(a, retry_fp64);
   EighResult res;
   auto store = [&](auto& w, auto& q, DType dt) {
     using T = typename std::decay_t<decltype(w)>::value_type;
@@ -420,6 +424,7 @@ QrResult qr(const Tensor& a) {
   check_float("qr", a);
   QUOPT_CHECK(a.ndim() == 2 && a.dim(0) >= a.dim(1), "qr: expected a matrix [m, n] with m >= n, got ",
               a.describe());
+  if (!a.is_host()) return device_matrix::qr_device(a);
   return with_dtype(a.dtype(), [&](auto tag) { return qr_t<decltype(tag)>(a); });
 }
 
@@ -465,6 +470,7 @@ RootResult inverse_root_eigen(const Tensor& a, double p, double epsilon, bool re
   QUOPT_CHECK(p > 0.0 && std::isfinite(p), "inverse_root_eigen: root p = ", p, " must be positive");
   QUOPT_CHECK(std::isfinite(epsilon) && epsilon >= 0.0, "inverse_root_eigen: epsilon = ", epsilon,
               " must be finite and >= 0");
+  if (!a.is_host()) return device_matrix::inverse_root_eigen_device(a, p, epsilon, retry_fp64);
   return with_dtype(a.dtype(),
                     [&](auto tag) { return inverse_root_eigen_t<decltype(tag)>(a, p, epsilon, retry_fp64); });
 }
@@ -475,6 +481,7 @@ RootResult inverse_root_newton(const Tensor& a, int p, double epsilon, int max_i
   QUOPT_CHECK(max_iterations >= 0, "inverse_root_newton: max_iterations = ", max_iterations, " must be >= 0");
   QUOPT_CHECK(std::isfinite(epsilon) && epsilon >= 0.0, "inverse_root_newton: epsilon = ", epsilon,
               " must be finite and >= 0");
+  if (!a.is_host()) return device_matrix::inverse_root_newton_device(a, p, epsilon, max_iterations, tolerance);
   return with_dtype(a.dtype(), [&](auto tag) {
     return inverse_root_newton_t<decltype(tag)>(a, p, epsilon, max_iterations, tolerance);
   });

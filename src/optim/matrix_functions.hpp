@@ -1,9 +1,10 @@
 #pragma once
 // Dense matrix functions for the matrix optimizers (Shampoo, SOAP; also usable by PSGD and GPTQ):
 // symmetric eigendecomposition, QR, Cholesky, triangular solves and inverse p-th roots of symmetric
-// positive (semi-)definite matrices. Host only, LAPACK(E)/CBLAS (OpenBLAS). Every function takes
-// row-major f32 or f64 Tensors (the result has the input's dtype); the f32 ones that can fail have an
-// fp64 retry, as facebookresearch/optimizers' matrix_functions.py (retry_double_precision=True).
+// positive (semi-)definite matrices. LAPACK(E)/CBLAS (OpenBLAS) on the host; eigh, qr, the inverse
+// roots and all_finite also take device tensors (optim/matrix_functions_device.hpp: cuSOLVER). Every
+// function takes row-major f32 or f64 Tensors (the result has the input's dtype); the f32 ones that can
+// fail have an fp64 retry, as facebookresearch/optimizers' matrix_functions.py (retry_double_precision=True).
 // Functions that can fail numerically report it in their result instead of throwing, so a caller can
 // keep its previous value (an exception on one rank of a sharded step would hang the others); bad
 // arguments (shapes, dtypes) throw quopt::Error.
@@ -15,8 +16,8 @@
 namespace quopt {
 
 // ---- helpers ------------------------------------------------------------------------------------
-// n x n identity of dtype dt.
-Tensor identity_matrix(std::int64_t n, DType dt = DType::F32);
+// n x n identity of dtype dt on dev.
+Tensor identity_matrix(std::int64_t n, DType dt = DType::F32, Device dev = Device::Host);
 // True if every element is finite (f32 or f64).
 bool all_finite(const Tensor& t);
 

@@ -58,6 +58,9 @@ std::int64_t state_bytes(const std::vector<NamedTensor>& state) {
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, ParameterSet& params,
                                           const OptimizerContext& ctx) {
+  // AdamW (fused kernel), Muon and Scion (Newton-Schulz by GEMMs, LMO kernels), Shampoo and SOAP (cuSOLVER
+  // eigendecompositions and QR, optim_ops kernels) and PSGD-Kron (triangular products and solves, psgd_ops
+  // kernels) run every step through the kernel API, so on the device the parameters live on.
   if (cfg.name == "adamw") return std::make_unique<AdamW>(cfg, params);
   if (cfg.name == "muon") return make_muon(cfg, params, ctx);
   if (cfg.name == "scion") return make_scion(cfg, params, ctx);

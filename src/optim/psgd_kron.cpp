@@ -1,7 +1,5 @@
 #include "optim/psgd_kron.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -10,6 +8,9 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "core/timer.hpp"
+#include "kernels/ops.hpp"
+#include "kernels/optim_ops.hpp"
+#include "kernels/psgd_ops.hpp"
 
 namespace quopt {
 
@@ -191,219 +192,78 @@ std::vector<PsgdFactorKind> psgd_factor_kinds(const Shape& shape, const PsgdOpti
 }
 
 // ---- numerical kernels ------------------------------------------------------------------------------
+// Every piece runs through the kernel API (kernels/psgd_ops.hpp and the element ops), so the same code
+// steps parameters on the host and on a GPU.
 
 namespace psgd_detail {
 
 namespace {
 
-// The smallest normal float: kron_torch clamps every denominator at torch.finfo(float32).tiny.
-constexpr float kTiny = FLT_MIN;
-
-bool all_finite(const float* x, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i)
-    if (!std::isfinite(x[i])) return false;
-  return true;
-}
-
-// c[n x n] = x x^T (x is [n, k]) or x^T x (x is [k, n]) with `transposed`.
-void gram(const float* x, std::int64_t n, std::int64_t k, bool transposed, std::vector<float>& c) {
-  c.assign(static_cast<std::size_t>(n * n), 0.0f);
-  if (!transposed)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(n),
-                static_cast<int>(k), 1.0f, x, static_cast<int>(k), x, static_cast<int>(k), 0.0f, c.data(),
-                static_cast<int>(n));
-  else
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(n), static_cast<int>(n),
-                static_cast<int>(k), 1.0f, x, static_cast<int>(n), x, static_cast<int>(n), 0.0f, c.data(),
-                static_cast<int>(n));
-}
-
-// Sums of squares of the rows (side 0) or columns (side 1) of x [rows, cols].
-void sumsq(const float* x, std::int64_t rows, std::int64_t cols, int side, std::vector<float>& out) {
-  const std::int64_t n = side == 0 ? rows : cols;
-  std::vector<double> acc(static_cast<std::size_t>(n), 0.0);
-  for (std::int64_t i = 0; i < rows; ++i)
-    for (std::int64_t j = 0; j < cols; ++j) {
-      const double v = x[i * cols + j];
-      acc[static_cast<std::size_t>(side == 0 ? i : j)] += v * v;
-    }
-  out.resize(static_cast<std::size_t>(n));
-  for (std::size_t i = 0; i < acc.size(); ++i) out[i] = static_cast<float>(acc[i]);
-}
-
-// One factor's update from its two statistics t1 (from A) and t2 (from B); returns false (and leaves q
-// unchanged) if the result is not finite.
-bool update_one(Factor& f, const std::vector<float>& t1, const std::vector<float>& t2, double precond_lr) {
-  const std::int64_t n = f.n;
-  const float lr = static_cast<float>(precond_lr);
-  if (f.kind == PsgdFactorKind::Diagonal) {
-    float norm = 0.0f;  // max |t1 + t2|
-    for (std::int64_t i = 0; i < n; ++i) norm = std::max(norm, std::fabs(t1[i] + t2[i]));
-    norm = std::max(norm, kTiny);
-    std::vector<float> next(f.q, f.q + n);
-    for (std::int64_t i = 0; i < n; ++i) next[i] -= ((t1[i] - t2[i]) * lr) * (f.q[i] / norm);
-    if (!all_finite(next.data(), n)) return false;
-    std::copy(next.begin(), next.end(), f.q);
-    return true;
-  }
-  // Triangular: Q -= triu(t1 - t2) * lr / lb(t1 + t2) @ Q.
-  const std::size_t nn = static_cast<std::size_t>(n * n);
-  std::vector<float> sum(nn), e(nn, 0.0f);
-  for (std::size_t k = 0; k < nn; ++k) sum[k] = t1[k] + t2[k];
-  const float denom = std::max(static_cast<float>(norm_lower_bound(sum.data(), n)), kTiny);
-  for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t j = i; j < n; ++j) e[i * n + j] = ((t1[i * n + j] - t2[i * n + j]) * lr) / denom;
-  // e <- triu(e) @ Q (Q upper triangular, so the product is upper triangular).
-  std::vector<float> prod(f.q, f.q + nn);
-  cblas_strmm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, static_cast<int>(n),
-              static_cast<int>(n), 1.0f, e.data(), static_cast<int>(n), prod.data(), static_cast<int>(n));
-  std::vector<float> next(f.q, f.q + nn);
-  for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t j = 0; j < n; ++j) {
-      float& x = next[static_cast<std::size_t>(i * n + j)];
-      x = j < i ? 0.0f : x - prod[static_cast<std::size_t>(i * n + j)];
-    }
-  if (!all_finite(next.data(), static_cast<std::int64_t>(nn))) return false;
-  std::copy(next.begin(), next.end(), f.q);
-  return true;
-}
-
-// x[rows, cols] <- op(F) x (side 0) or x op(F) (side 1) for a triangular F, op = transpose if `trans`;
-// with `solve`, multiplies by op(F)^-1 instead. Diagonal factors scale rows / columns.
-void apply_factor(const Factor& f, int side, bool trans, bool solve, float* x, std::int64_t rows,
-                  std::int64_t cols) {
-  if (f.kind == PsgdFactorKind::None) return;
-  if (f.kind == PsgdFactorKind::Diagonal) {
-    for (std::int64_t i = 0; i < rows; ++i)
-      for (std::int64_t j = 0; j < cols; ++j) {
-        const float d = f.q[side == 0 ? i : j];
-        float& v = x[i * cols + j];
-        v = solve ? v / d : v * d;
-      }
-    return;
-  }
-  const auto s = side == 0 ? CblasLeft : CblasRight;
-  const auto t = trans ? CblasTrans : CblasNoTrans;
-  if (solve)
-    cblas_strsm(CblasRowMajor, s, CblasUpper, t, CblasNonUnit, static_cast<int>(rows), static_cast<int>(cols),
-                1.0f, f.q, static_cast<int>(f.n), x, static_cast<int>(cols));
-  else
-    cblas_strmm(CblasRowMajor, s, CblasUpper, t, CblasNonUnit, static_cast<int>(rows), static_cast<int>(cols),
-                1.0f, f.q, static_cast<int>(f.n), x, static_cast<int>(cols));
+// x <- op(F) x (side 0) or x op(F) (side 1), op = transpose if `trans`; with `solve`, op(F)^-1 instead.
+void apply_factor(const Factor& f, int side, bool trans, bool solve, Tensor& x) {
+  if (f.kind == PsgdFactorKind::Diagonal) kernels::diagonal_apply(f.q, side, solve, x);
+  if (f.kind == PsgdFactorKind::Triangular) kernels::triangular_apply(f.q, side, trans, solve, x);
 }
 
 }  // namespace
 
-double norm_lower_bound(const float* s, std::int64_t n) {
-  double m = 0.0;
-  for (std::int64_t k = 0; k < n * n; ++k) m = std::max(m, static_cast<double>(std::fabs(s[k])));
-  if (!(m > 0.0)) return 0.0;
-  // The column with the largest norm (first on ties, as torch.argmax).
-  std::int64_t best = 0;
-  double best_norm = -1.0;
-  for (std::int64_t j = 0; j < n; ++j) {
-    double a = 0.0;
-    for (std::int64_t i = 0; i < n; ++i) {
-      const double v = s[i * n + j] / m;
-      a += v * v;
-    }
-    if (a > best_norm) {
-      best_norm = a;
-      best = j;
-    }
-  }
-  std::vector<double> x(static_cast<std::size_t>(n)), y(static_cast<std::size_t>(n), 0.0);
-  for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(i)] = s[i * n + best] / m;
-  for (std::int64_t i = 0; i < n; ++i)  // y = x^T S'
-    for (std::int64_t j = 0; j < n; ++j)
-      y[static_cast<std::size_t>(j)] += x[static_cast<std::size_t>(i)] * s[i * n + j] / m;
-  double ny = 0.0;
-  for (double v : y) ny += v * v;
-  ny = std::sqrt(ny);
-  double nz = 0.0;
-  for (std::int64_t k = 0; k < n; ++k) {  // z = S' y / |y|
-    double z = 0.0;
-    for (std::int64_t j = 0; j < n; ++j) z += s[k * n + j] / m * (y[static_cast<std::size_t>(j)] / ny);
-    nz += z * z;
-  }
-  return std::sqrt(nz) * m;
-}
-
-int update_factors(Factor& left, Factor& right, const float* g, const float* v, std::int64_t rows,
-                   std::int64_t cols, double precond_lr) {
-  const std::int64_t n = rows * cols;
-  QUOPT_CHECK(left.kind == PsgdFactorKind::None ? rows == 1 : left.n == rows, "psgd: left factor of size ",
-              left.n, " for ", rows, " rows");
-  QUOPT_CHECK(right.kind != PsgdFactorKind::None && right.n == cols, "psgd: right factor of size ", right.n,
-              " for ", cols, " columns");
+int update_factors(Factor& left, Factor& right, const Tensor& g, const Tensor& v, double precond_lr) {
+  QUOPT_CHECK(g.ndim() == 2 && v.shape() == g.shape(),
+              "psgd: update_factors takes two matrices of one shape, got ", g.describe(), " and ",
+              v.describe());
+  const std::int64_t rows = g.dim(0), cols = g.dim(1), n = g.numel();
+  QUOPT_CHECK(left.kind == PsgdFactorKind::None ? rows == 1 : left.q.dim(0) == rows, "psgd: left factor ",
+              left.q.describe(), " for ", rows, " rows");
+  QUOPT_CHECK(right.kind != PsgdFactorKind::None && right.q.dim(0) == cols, "psgd: right factor ",
+              right.q.describe(), " for ", cols, " columns");
   // Damping (kron_torch _calc_A_and_conjB): G + sqrt(eps_f32) * mean|G| * V.
-  double mean_abs = 0.0;
-  for (std::int64_t k = 0; k < n; ++k) mean_abs += std::fabs(g[k]);
+  const double mean_abs = kernels::abs_sum(g);
   const float damp = std::sqrt(FLT_EPSILON) * static_cast<float>(mean_abs / static_cast<double>(n));
-  std::vector<float> a(g, g + n), b(v, v + n);
-  for (std::int64_t k = 0; k < n; ++k) a[static_cast<std::size_t>(k)] += damp * v[k];
+  Tensor a = g.clone(), b = v.clone();
+  kernels::axpy(damp, v, a);
   // A = Q1 Gn Q2^T; B = Q1^-T V Q2^-1.
-  apply_factor(left, 0, false, false, a.data(), rows, cols);
-  apply_factor(right, 1, true, false, a.data(), rows, cols);
-  apply_factor(left, 0, true, true, b.data(), rows, cols);
-  apply_factor(right, 1, false, true, b.data(), rows, cols);
+  apply_factor(left, 0, false, false, a);
+  apply_factor(right, 1, true, false, a);
+  apply_factor(left, 0, true, true, b);
+  apply_factor(right, 1, false, true, b);
 
   int failed = 0;
-  std::vector<float> t1, t2;
   for (int side = 0; side < 2; ++side) {
     Factor& f = side == 0 ? left : right;
     if (f.kind == PsgdFactorKind::None) continue;
+    Tensor t1 = Tensor::empty(f.q.shape(), f.q.dtype(), f.q.device());
+    Tensor t2 = Tensor::empty(f.q.shape(), f.q.dtype(), f.q.device());
+    bool ok = false;
     if (f.kind == PsgdFactorKind::Diagonal) {
-      sumsq(a.data(), rows, cols, side, t1);
-      sumsq(b.data(), rows, cols, side, t2);
+      kernels::sum_squares_axis(a, side, t1);
+      kernels::sum_squares_axis(b, side, t2);
+      ok = kernels::psgd_diagonal_update(f.q, t1, t2, precond_lr);
     } else {
       // side 0: A A^T (A is [rows, cols]); side 1: A^T A.
-      gram(a.data(), side == 0 ? rows : cols, side == 0 ? cols : rows, side == 1, t1);
-      gram(b.data(), side == 0 ? rows : cols, side == 0 ? cols : rows, side == 1, t2);
+      kernels::gram(a, side == 1, t1);
+      kernels::gram(b, side == 1, t2);
+      ok = kernels::psgd_triangular_update(f.q, t1, t2, precond_lr);
     }
-    if (!update_one(f, t1, t2, precond_lr)) ++failed;
+    if (!ok) ++failed;
   }
   return failed;
 }
 
-void precondition(const Factor& left, const Factor& right, float* x, std::int64_t rows, std::int64_t cols) {
-  apply_factor(left, 0, false, false, x, rows, cols);   // Q1 x
-  apply_factor(left, 0, true, false, x, rows, cols);    // Q1^T Q1 x
-  apply_factor(right, 1, true, false, x, rows, cols);   // ... Q2^T
-  apply_factor(right, 1, false, false, x, rows, cols);  // ... Q2^T Q2
+void precondition(const Factor& left, const Factor& right, Tensor& x) {
+  apply_factor(left, 0, false, false, x);   // Q1 x
+  apply_factor(left, 0, true, false, x);    // Q1^T Q1 x
+  apply_factor(right, 1, true, false, x);   // ... Q2^T
+  apply_factor(right, 1, false, false, x);  // ... Q2^T Q2
 }
 
 void balance(Factor& left, Factor& right) {
   if (left.kind == PsgdFactorKind::None || right.kind == PsgdFactorKind::None) return;
-  double norms[2];
-  Factor* fs[2] = {&left, &right};
-  for (int s = 0; s < 2; ++s) {
-    const std::int64_t cnt = fs[s]->kind == PsgdFactorKind::Diagonal ? fs[s]->n : fs[s]->n * fs[s]->n;
-    double m = 0.0;
-    for (std::int64_t k = 0; k < cnt; ++k) m = std::max(m, static_cast<double>(std::fabs(fs[s]->q[k])));
-    norms[s] = m;
-  }
+  const double norms[2] = {kernels::max_abs(left.q), kernels::max_abs(right.q)};
   // Deviation guard: kron_torch would produce NaN for an all-zero factor; such a factor is left alone.
   if (!(norms[0] > 0.0 && norms[1] > 0.0 && std::isfinite(norms[0]) && std::isfinite(norms[1]))) return;
   const double gmean = std::exp(0.5 * (std::log(norms[0]) + std::log(norms[1])));
-  for (int s = 0; s < 2; ++s) {
-    const std::int64_t cnt = fs[s]->kind == PsgdFactorKind::Diagonal ? fs[s]->n : fs[s]->n * fs[s]->n;
-    const float c = static_cast<float>(gmean / norms[s]);
-    for (std::int64_t k = 0; k < cnt; ++k) fs[s]->q[k] *= c;
-  }
-}
-
-double clip_rms(float* x, std::int64_t n, double clip) {
-  if (clip <= 0.0 || n == 0) return 1.0;
-  double ss = 0.0;
-  for (std::int64_t k = 0; k < n; ++k) ss += static_cast<double>(x[k]) * x[k];
-  const double rms = std::sqrt(ss / static_cast<double>(n));
-  const double c = std::min(1.0, clip / (rms + 1e-12));
-  if (c < 1.0) {
-    const float cf = static_cast<float>(c);
-    for (std::int64_t k = 0; k < n; ++k) x[k] *= cf;
-  }
-  return c;
+  kernels::scale(left.q, gmean / norms[0]);
+  kernels::scale(right.q, gmean / norms[1]);
 }
 
 }  // namespace psgd_detail
@@ -458,9 +318,10 @@ PsgdKron::PsgdKron(const OptimizerConfig& cfg, const PsgdOptions& opt, Parameter
   stats_.balance = plan_.balance();
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
-    results_.push_back(Tensor::zeros(s.shape, DType::F32));
+    const Device dev = params.all()[i].value.device();  // state lives where the parameter lives
+    results_.push_back(Tensor::zeros(s.shape, DType::F32, dev));
     if (!plan_.mine(i)) continue;
-    s.momentum = Tensor::zeros(s.shape, DType::F32);
+    s.momentum = Tensor::zeros(s.shape, DType::F32, dev);
     // Each factor starts at scale^(1/ndim) I (kron_torch _init_Q_exprs).
     const float scale =
         static_cast<float>(std::pow(opt_.precond_init_scale, 1.0 / static_cast<double>(s.shape.size())));
@@ -469,11 +330,11 @@ PsgdKron::PsgdKron(const OptimizerConfig& cfg, const PsgdOptions& opt, Parameter
       if (s.kinds[d] == PsgdFactorKind::Diagonal) {
         Tensor q = Tensor::empty({k}, DType::F32);
         std::fill(q.data<float>(), q.data<float>() + k, scale);
-        s.q.push_back(q);
+        s.q.push_back(q.to(dev));
       } else {
         Tensor q = Tensor::zeros({k, k}, DType::F32);
         for (std::int64_t j = 0; j < k; ++j) q.data<float>()[j * k + j] = scale;
-        s.q.push_back(q);
+        s.q.push_back(q.to(dev));
       }
     }
   }
@@ -504,39 +365,40 @@ bool PsgdKron::decide_update(std::int64_t n, double prob) {
 void PsgdKron::compute_direction(std::size_t i, const Tensor& grad, bool do_update, bool do_balance,
                                  std::int64_t n) {
   Slot& s = slots_[i];
-  const std::int64_t cnt = s.rows * s.cols;
-  const float* g = grad.data<float>();
-  float* m = s.momentum.data<float>();
   const double t0 = wall_seconds();
-  // Momentum EMA and bias correction (kron_torch: mu = b1 mu + (1 - b1) g; mu / (1 - b1^t)).
+  // Momentum EMA and bias correction (kron_torch: mu = b1 mu + (1 - b1) g; mu / (1 - b1^t)), in f32.
   const float b1 = static_cast<float>(opt_.b1);
   const float bias = static_cast<float>(1.0 - std::pow(opt_.b1, static_cast<double>(n + 1)));
-  float* dir = results_[i].data<float>();
-  for (std::int64_t k = 0; k < cnt; ++k) {
-    m[k] = m[k] * b1 + (1.0f - b1) * g[k];
-    dir[k] = m[k] / bias;
-  }
-  // Factors in matrix-view order: a 1-D parameter has no left factor.
+  kernels::ema(s.momentum, grad, b1, 1.0f - b1, false);
+  kernels::divide(s.momentum, bias, results_[i]);
+  // The matrix view [rows, cols]; factors in matrix-view order: a 1-D parameter has no left factor.
+  Tensor dir = results_[i].reshape({s.rows, s.cols});
   psgd_detail::Factor left, right;
   if (s.shape.size() == 2) {
-    left = {s.kinds[0], s.shape[0], s.q[0].data<float>()};
-    right = {s.kinds[1], s.shape[1], s.q[1].data<float>()};
+    left = {s.kinds[0], s.q[0]};
+    right = {s.kinds[1], s.q[1]};
   } else {
-    right = {s.kinds[0], s.shape[0], s.q[0].data<float>()};
+    right = {s.kinds[0], s.q[0]};
   }
   if (s.shape.size() == 2 && do_balance) psgd_detail::balance(left, right);
   if (do_update) {
-    std::vector<float> v(static_cast<std::size_t>(cnt));
+    // The probe is drawn on the host from the counter-based stream (the same numbers on any device) and
+    // copied to the parameter's device.
+    Tensor v = Tensor::empty({s.rows, s.cols}, DType::F32);
     Rng rng(seed_, hash_name(noise_stream(s.name)));
     // Two counters per normal draw: the step's block of counters never overlaps another step's.
+    const std::int64_t cnt = s.rows * s.cols;
     rng.set_counter(static_cast<std::uint64_t>(n) * 2u * static_cast<std::uint64_t>(cnt));
-    for (auto& x : v) x = static_cast<float>(rng.normal());
+    float* vp = v.data<float>();
+    for (std::int64_t k = 0; k < cnt; ++k) vp[k] = static_cast<float>(rng.normal());
+    if (!grad.is_host()) v = v.to(grad.device());
     stats_.failed_roots += psgd_detail::update_factors(
-        left, right, opt_.momentum_into_precond_update ? dir : g, v.data(), s.rows, s.cols, opt_.precond_lr);
+        left, right, opt_.momentum_into_precond_update ? dir : grad.reshape({s.rows, s.cols}), v,
+        opt_.precond_lr);
   }
   stats_.precond_seconds += wall_seconds() - t0;  // no root phase: triangular solves count as precond
-  psgd_detail::precondition(left, right, dir, s.rows, s.cols);
-  psgd_detail::clip_rms(dir, cnt, opt_.clip_rms);
+  psgd_detail::precondition(left, right, dir);
+  kernels::clip_rms(results_[i], opt_.clip_rms);
 }
 
 void PsgdKron::step(ParameterSet& params, double lr) {
@@ -559,10 +421,7 @@ void PsgdKron::step(ParameterSet& params, double lr) {
     QUOPT_CHECK(p.name == slots_[i].name && p.value.shape() == slots_[i].shape, "psgd: parameter ", i, " is ",
                 p.name, " ", shape_str(p.value.shape()), ", the optimizer was built for ", slots_[i].name,
                 " ", shape_str(slots_[i].shape));
-    if (plan_.mine(i)) {
-      const Tensor g = p.grad.is_host() ? p.grad : p.grad.to(Device::Host);
-      compute_direction(i, g, last_update_, last_balance_, n);
-    }
+    if (plan_.mine(i)) compute_direction(i, p.grad, last_update_, last_balance_, n);
     ++i;
   }
   const double dt_comm = plan_.allgather(results_);
@@ -572,11 +431,7 @@ void PsgdKron::step(ParameterSet& params, double lr) {
   i = 0;
   for (auto& p : params.all()) {
     const float wd = decays(cfg_, p.role) ? static_cast<float>(cfg_.weight_decay) : 0.0f;
-    Tensor host = p.value.is_host() ? p.value : p.value.to(Device::Host);
-    float* w = host.data<float>();
-    const float* d = results_[i].data<float>();
-    for (std::int64_t k = 0; k < host.numel(); ++k) w[k] -= lrf * (d[k] + wd * w[k]);
-    if (!p.value.is_host()) p.value.copy_from(host);
+    kernels::decayed_update(p.value, results_[i], lrf, wd);
     ++i;
   }
   // update_seconds: everything in step() except preconditioner fitting and communication.

@@ -61,35 +61,29 @@ enum class PsgdFactorKind { None, Diagonal, Triangular };
 // min_ndim_triangular dimensions, or chosen by memory_save_mode; else upper triangular).
 std::vector<PsgdFactorKind> psgd_factor_kinds(const Shape& shape, const PsgdOptions& o);
 
-// The numerical kernels of one parameter, on its matrix view [rows, cols] (a 1-D tensor [n] is viewed as
-// [1, n] with no left factor). Exposed for the unit tests.
+// The numerical steps of one parameter, on its matrix view [rows, cols] (a 1-D tensor [n] is viewed as
+// [1, n] with no left factor), through the kernel API (kernels/psgd_ops.hpp), so on the device the
+// tensors live on. The spectral-norm lower bound and the update clip are kernels::norm_lower_bound and
+// kernels::clip_rms. Exposed for the unit tests.
 namespace psgd_detail {
 
 struct Factor {
   PsgdFactorKind kind = PsgdFactorKind::None;
-  std::int64_t n = 0;
-  float* q = nullptr;  // n entries (Diagonal) or n x n row-major upper triangular (Triangular)
+  Tensor q;  // [n] (Diagonal) or [n, n] row-major upper triangular (Triangular); shares the state's storage
 };
 
-// Cheap lower bound of the spectral norm of a symmetric n x n matrix S (kron_torch _lb): with
-// m = max|S_ij| and S' = S / m, take the column x of S' with the largest norm, y = S'^T x / |S'^T x|,
-// and return m * |S' y|. Returns 0 for S = 0.
-double norm_lower_bound(const float* s, std::int64_t n);
-// One whitening update of both factors from the matrix G and the probe V (both [rows, cols]; neither is
-// modified): Gn = G + sqrt(eps_f32) mean|G| V, A = Q1 Gn Q2^T, B = Q1^-T V Q2^-1, then per factor
-// Q -= precond_lr * triu(A A^T - B B^T) / lb(A A^T + B B^T) * Q (triangular) or
-// q -= precond_lr * (a - b) / max|a + b| * q (diagonal, a and b the row/column sums of squares), with
-// the right factor using A^T A and B^T B. A factor whose update is not finite keeps its old value;
-// returns the number of such rejected factor updates.
-int update_factors(Factor& left, Factor& right, const float* g, const float* v, std::int64_t rows,
-                   std::int64_t cols, double precond_lr);
+// One whitening update of both factors from the matrix G and the probe V (both [rows, cols], on the
+// factors' device; neither is modified): Gn = G + sqrt(eps_f32) mean|G| V, A = Q1 Gn Q2^T,
+// B = Q1^-T V Q2^-1, then per factor Q -= precond_lr * triu(A A^T - B B^T) / lb(A A^T + B B^T) * Q
+// (triangular) or q -= precond_lr * (a - b) / max|a + b| * q (diagonal, a and b the row/column sums of
+// squares), with the right factor using A^T A and B^T B. A factor whose update is not finite keeps its old
+// value; returns the number of such rejected factor updates.
+int update_factors(Factor& left, Factor& right, const Tensor& g, const Tensor& v, double precond_lr);
 // x <- Q1^T Q1 x Q2^T Q2 in place (x is [rows, cols]).
-void precondition(const Factor& left, const Factor& right, float* x, std::int64_t rows, std::int64_t cols);
+void precondition(const Factor& left, const Factor& right, Tensor& x);
 // kron_torch _balance_Q: scales the two factors so their max-abs entries equal their geometric mean
 // (the product Q1 (x) Q2 is unchanged). No-op unless both factors exist.
 void balance(Factor& left, Factor& right);
-// x *= min(1, clip / (rms(x) + 1e-12)) (kron_torch _clip_update_rms); clip <= 0: no-op. Returns the factor.
-double clip_rms(float* x, std::int64_t n, double clip);
 
 }  // namespace psgd_detail
 

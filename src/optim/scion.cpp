@@ -116,8 +116,8 @@ Scion::Scion(const OptimizerConfig& cfg, const ScionOptions& opt, ParameterSet& 
   std::vector<WorkItem> items;
   for (auto& p : params.all()) {
     names_.push_back(p.name);
-    QUOPT_CHECK(p.value.dtype() == DType::F32 && p.value.is_host(), "scion: parameter ", p.name, " is ",
-                p.value.describe(), "; this Scion runs on host f32 parameters");
+    QUOPT_CHECK(p.value.dtype() == DType::F32, "scion: parameter ", p.name, " is ", p.value.describe(),
+                "; this Scion runs on f32 parameters");
     Group g;
     switch (p.role) {
       case ParamRole::Hidden:
@@ -152,64 +152,39 @@ Scion::Scion(const OptimizerConfig& cfg, const ScionOptions& opt, ParameterSet& 
     Group& g = groups_[i];
     const Tensor& w = params.all()[i].value;
     const bool held = g.item < 0 || plan_.mine(static_cast<std::size_t>(g.item));
-    if (averaging && held) g.momentum = Tensor::zeros(w.shape(), DType::F32);
-    if (g.item < 0) g.dir = Tensor::zeros(w.shape(), DType::F32);
+    if (averaging && held) g.momentum = Tensor::zeros(w.shape(), DType::F32, w.device());
+    if (g.item < 0) g.dir = Tensor::zeros(w.shape(), DType::F32, w.device());
   }
-  for (std::size_t it = 0; it < item_param_.size(); ++it)
-    results_.push_back(Tensor::zeros(params.all()[item_param_[it]].value.shape(), DType::F32));
+  for (std::size_t it = 0; it < item_param_.size(); ++it) {
+    const Tensor& w = params.all()[item_param_[it]].value;
+    results_.push_back(Tensor::zeros(w.shape(), DType::F32, w.device()));
+  }
 }
 
-void Scion::lmo_host(const Group& g, const Tensor& d, Tensor& out) const {
-  const float* x = d.data<float>();
-  float* y = out.data<float>();
-  const std::int64_t n = d.numel();
+void Scion::apply_lmo(const Group& g, const Tensor& d, Tensor& out) const {
   switch (g.lmo) {
     case ScionLmo::Spectral:
       fail("scion: internal: the Spectral LMO runs as a work item");
-    case ScionLmo::Sign: {
+    case ScionLmo::Sign:
       // scion.py Sign: sign(g) / d_in when normalized (output head), sign(g) for the input embedding.
       // The output head [vocab, d_model] is a Linear with d_in = d_model.
-      const double f = g.output ? 1.0 / static_cast<double>(d.dim(1)) : 1.0;
-      for (std::int64_t i = 0; i < n; ++i)
-        y[i] = static_cast<float>(x[i] > 0.0f ? f : (x[i] < 0.0f ? -f : 0.0));
+      kernels::sign_scaled(d, g.output ? 1.0 / static_cast<double>(d.dim(1)) : 1.0, out);
       return;
-    }
-    case ScionLmo::ColNorm: {
-      const std::int64_t rows = d.dim(0), cols = d.dim(1);
+    case ScionLmo::ColNorm:
       if (g.output) {
         // scion.py ColNorm(normalized=True) on the head [d_out = vocab, d_in = d_model]: per column j,
         // rms_j = ||g[:, j]|| / sqrt(d_out), times d_in; g / (rms + eps).
-        std::vector<double> ss(static_cast<std::size_t>(cols), 0.0);
-        for (std::int64_t r = 0; r < rows; ++r)
-          for (std::int64_t c = 0; c < cols; ++c)
-            ss[static_cast<std::size_t>(c)] += double(x[r * cols + c]) * x[r * cols + c];
-        for (std::int64_t c = 0; c < cols; ++c) {
-          auto& v = ss[static_cast<std::size_t>(c)];
-          v = std::sqrt(v / static_cast<double>(rows)) * static_cast<double>(cols) + kLmoEps;
-        }
-        for (std::int64_t r = 0; r < rows; ++r)
-          for (std::int64_t c = 0; c < cols; ++c)
-            y[r * cols + c] = static_cast<float>(x[r * cols + c] / ss[static_cast<std::size_t>(c)]);
+        kernels::rms_normalize(d, 0, static_cast<double>(d.dim(1)), kLmoEps, out);
       } else {
         // scion.py ColNorm(normalized=False, transpose=True) on the input embedding [vocab, d_model]
         // (a Linear with d_in = vocab stored transposed): each row v to RMS 1 over d_model.
-        for (std::int64_t r = 0; r < rows; ++r) {
-          double s = 0.0;
-          for (std::int64_t c = 0; c < cols; ++c) s += double(x[r * cols + c]) * x[r * cols + c];
-          const double den = std::sqrt(s / static_cast<double>(cols)) + kLmoEps;
-          for (std::int64_t c = 0; c < cols; ++c) y[r * cols + c] = static_cast<float>(x[r * cols + c] / den);
-        }
+        kernels::rms_normalize(d, 1, 1.0, kLmoEps, out);
       }
       return;
-    }
-    case ScionLmo::BiasRMS: {
+    case ScionLmo::BiasRMS:
       // scion.py BiasRMS: g / (sqrt(mean(g^2)) + eps) over the (1-D) gain vector.
-      double s = 0.0;
-      for (std::int64_t i = 0; i < n; ++i) s += double(x[i]) * x[i];
-      const double den = std::sqrt(s / static_cast<double>(n)) + kLmoEps;
-      for (std::int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(x[i] / den);
+      kernels::rms_normalize(d, 1, 1.0, kLmoEps, out);
       return;
-    }
   }
 }
 
@@ -247,7 +222,7 @@ void Scion::step(ParameterSet& params, double lr) {
       kernels::scale(r, std::sqrt(static_cast<double>(r.dim(0)) / static_cast<double>(r.dim(1))));
       stats_.root_seconds += wall_seconds() - t1;
     } else {
-      lmo_host(g, d, g.dir);
+      apply_lmo(g, d, g.dir);
       stats_.update_seconds += wall_seconds() - t1;
     }
   }

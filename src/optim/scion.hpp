@@ -74,7 +74,7 @@ class Scion : public Optimizer {
     Tensor momentum;           // owner / replicated; undefined when momentum == 1
     Tensor dir;                // lmo(d) of a replicated parameter
   };
-  void lmo_host(const Group& g, const Tensor& d, Tensor& out) const;
+  void apply_lmo(const Group& g, const Tensor& d, Tensor& out) const;  // by the kernels of kernels/ops.hpp
 
   OptimizerConfig cfg_;
   ScionOptions opt_;

@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "kernels/ops.hpp"
+#include "kernels/optim_ops.hpp"
 #include "optim/matrix_functions.hpp"
 
 namespace quopt {
@@ -44,6 +45,7 @@ GraftingType parse_grafting(const std::string& s) {
 // ---- small f32 helpers (fixed order: results are bitwise reproducible)
 // ------------------------------------------
 double norm2(const Tensor& t) {
+  if (!t.is_host()) return std::sqrt(kernels::sum_squares(t));  // device: the fixed-order fp64 reduction
   const float* p = t.data<float>();
   double s = 0.0;
   for (std::int64_t i = 0; i < t.numel(); ++i) s += static_cast<double>(p[i]) * static_cast<double>(p[i]);
@@ -184,10 +186,10 @@ Shampoo::Shampoo(const OptimizerConfig& cfg, const ShampooOptions& opt, Paramete
   std::vector<WorkItem> items;
   std::size_t idx = 0;
   for (auto& p : params.all()) {
-    QUOPT_CHECK(p.value.dtype() == DType::F32 && p.value.is_host() && p.grad.defined() &&
-                    p.grad.dtype() == DType::F32 && p.grad.shape() == p.value.shape(),
+    QUOPT_CHECK(p.value.dtype() == DType::F32 && p.grad.defined() && p.grad.dtype() == DType::F32 &&
+                    p.grad.shape() == p.value.shape() && p.grad.device() == p.value.device(),
                 "shampoo: parameter ", p.name, " is ", p.value.describe(),
-                "; Shampoo needs f32 host parameters with f32 gradients of the same shape");
+                "; Shampoo needs f32 parameters with f32 gradients of the same shape and device");
     names_.push_back(p.name);
     shapes_.push_back(p.value.shape());
     for (Block& b : make_blocks(p.name, p.value.shape(), opt.max_preconditioner_dim, opt.merge_dims)) {
@@ -214,29 +216,31 @@ Shampoo::Shampoo(const OptimizerConfig& cfg, const ShampooOptions& opt, Paramete
   }
   plan_ = ShardPlan(comm, std::move(items));
   stats_.balance = plan_.balance();
+  // State and results live where the parameters do (a GPU with train.device = "cuda").
+  dev_ = params.all().empty() ? Device::Host : params.all().front().value.device();
+  const auto zeros = [&](const Shape& shape) { return Tensor::zeros(shape, DType::F32, dev_); };
   for (std::size_t i = 0; i < blocks_.size(); ++i) {
-    results_.push_back(Tensor::zeros(blocks_[i].block.shape()));
+    results_.push_back(zeros(blocks_[i].block.shape()));
     if (!plan_.mine(i)) continue;
     BlockState& s = blocks_[i];
     const std::vector<std::int64_t> dims = s.block.order == 1
                                                ? std::vector<std::int64_t>{s.block.cols}
                                                : std::vector<std::int64_t>{s.block.rows, s.block.cols};
     for (std::int64_t d : dims) {
-      s.factors.push_back(Tensor::zeros({d, d}));
-      s.inv_roots.push_back(identity_matrix(d));  // the reference initialises the inverse roots to I
+      s.factors.push_back(zeros({d, d}));
+      s.inv_roots.push_back(identity_matrix(d, DType::F32, dev_));  // the reference initialises them to I
     }
-    if (opt_.beta1 != 0.0) s.filtered = Tensor::zeros(s.block.shape());
+    if (opt_.beta1 != 0.0) s.filtered = zeros(s.block.shape());
     if (opt_.grafting == GraftingType::Adam || opt_.grafting == GraftingType::RMSprop ||
         opt_.grafting == GraftingType::AdaGrad)
-      s.grafting = Tensor::zeros(s.block.shape());
-    if (opt_.momentum != 0.0) s.momentum = Tensor::zeros(s.block.shape());
+      s.grafting = zeros(s.block.shape());
+    if (opt_.momentum != 0.0) s.momentum = zeros(s.block.shape());
   }
 }
 
 void Shampoo::compute_direction(BlockState& s, const Tensor& grad, const Tensor& weight, Tensor& out,
                                 std::int64_t t) {
   const std::int64_t n = grad.numel();
-  const float* g = grad.data<float>();
   const double td = static_cast<double>(t);
 
   // 1. Statistics: factor matrices and the grafting second moment.
@@ -250,14 +254,10 @@ void Shampoo::compute_direction(BlockState& s, const Tensor& grad, const Tensor&
     kernels::matmul(col, false, col, true, s.factors[0], w, opt_.beta2);  // F = beta2 F + w g g^T
   }
   if (s.grafting.defined()) {
-    float* v = s.grafting.data<float>();
-    if (opt_.grafting == GraftingType::AdaGrad) {
-      for (std::int64_t i = 0; i < n; ++i) v[i] += g[i] * g[i];
-    } else {
-      const auto b2 = static_cast<float>(opt_.grafting_beta2),
-                 wg = static_cast<float>(1.0 - opt_.grafting_beta2);
-      for (std::int64_t i = 0; i < n; ++i) v[i] = b2 * v[i] + wg * (g[i] * g[i]);
-    }
+    if (opt_.grafting == GraftingType::AdaGrad)
+      kernels::ema(s.grafting, grad, 1.0, 1.0, true);  // v += g^2
+    else
+      kernels::ema(s.grafting, grad, opt_.grafting_beta2, 1.0 - opt_.grafting_beta2, true);
   }
   stats_.precond_seconds += wall_seconds() - t0;
 
@@ -284,30 +284,22 @@ void Shampoo::compute_direction(BlockState& s, const Tensor& grad, const Tensor&
   // 3. Filtered gradient Gb (EMA with bias correction).
   Tensor gbar = grad;
   if (s.filtered.defined()) {
-    float* ft = s.filtered.data<float>();
-    const auto b1 = static_cast<float>(opt_.beta1), w1 = static_cast<float>(1.0 - opt_.beta1);
-    for (std::int64_t i = 0; i < n; ++i) ft[i] = b1 * ft[i] + w1 * g[i];
+    kernels::ema(s.filtered, grad, opt_.beta1, 1.0 - opt_.beta1, false);
     gbar = s.filtered.clone();
     if (opt_.use_bias_correction) kernels::scale(gbar, 1.0 / (1.0 - std::pow(opt_.beta1, td)));
   }
-  const float* gb = gbar.data<float>();
 
   // 4. Grafting direction Pg.
   Tensor pg;
-  if (opt_.grafting != GraftingType::None) {
-    pg = Tensor::empty(grad.shape());
-    float* q = pg.data<float>();
-    if (opt_.grafting == GraftingType::SGD) {
-      for (std::int64_t i = 0; i < n; ++i) q[i] = gb[i];
-    } else {
-      const float* v = s.grafting.data<float>();
-      const double bcg = opt_.grafting == GraftingType::Adam && opt_.grafting_beta2 < 1.0
-                             ? 1.0 - std::pow(opt_.grafting_beta2, td)
-                             : 1.0;
-      const auto inv_bcg = static_cast<float>(1.0 / bcg);
-      const auto eps = static_cast<float>(opt_.grafting_epsilon);
-      for (std::int64_t i = 0; i < n; ++i) q[i] = gb[i] / (std::sqrt(v[i] * inv_bcg) + eps);
-    }
+  if (opt_.grafting == GraftingType::SGD) {
+    pg = gbar.clone();
+  } else if (opt_.grafting != GraftingType::None) {
+    pg = Tensor::empty(grad.shape(), DType::F32, dev_);
+    const double bcg = opt_.grafting == GraftingType::Adam && opt_.grafting_beta2 < 1.0
+                           ? 1.0 - std::pow(opt_.grafting_beta2, td)
+                           : 1.0;
+    // Pg = Gb / (sqrt(v / bc) + eps)
+    kernels::adam_direction(gbar, s.grafting, 1.0 / bcg, opt_.grafting_epsilon, pg);
   }
 
   // 5. Search direction: grafting before start_preconditioning_step, else grafted Shampoo.
@@ -315,7 +307,7 @@ void Shampoo::compute_direction(BlockState& s, const Tensor& grad, const Tensor&
     out.copy_from(pg);
   } else {
     if (s.block.order == 2) {
-      Tensor tmp = Tensor::empty(grad.shape());
+      Tensor tmp = Tensor::empty(grad.shape(), DType::F32, dev_);
       kernels::matmul(s.inv_roots[0], false, gbar, false, tmp);  // X_L Gb
       kernels::matmul(tmp, false, s.inv_roots[1], false, out);   // X_L Gb X_R
     } else {
@@ -329,21 +321,16 @@ void Shampoo::compute_direction(BlockState& s, const Tensor& grad, const Tensor&
   }
 
   // 6. Decoupled weight decay folded into the direction (P += wd W), as the reference.
-  float* o = out.data<float>();
-  if (s.decay && cfg_.weight_decay != 0.0) {
-    const float* wt = weight.data<float>();
-    const auto wd = static_cast<float>(cfg_.weight_decay);
-    for (std::int64_t i = 0; i < n; ++i) o[i] += wd * wt[i];
-  }
+  if (s.decay && cfg_.weight_decay != 0.0) kernels::axpy(cfg_.weight_decay, weight, out);
 
-  // 7. Classic momentum.
+  // 7. Classic momentum: m = mu m + (1 - dampening) P; P = (1 - dampening) P + mu m (Nesterov) or m.
   if (s.momentum.defined()) {
-    float* m = s.momentum.data<float>();
-    const auto mu = static_cast<float>(opt_.momentum), w1 = static_cast<float>(1.0 - opt_.dampening);
-    for (std::int64_t i = 0; i < n; ++i) {
-      m[i] = mu * m[i] + w1 * o[i];
-      o[i] = opt_.nesterov ? w1 * o[i] + mu * m[i] : m[i];
-    }
+    const double w1 = 1.0 - opt_.dampening;
+    kernels::ema(s.momentum, out, opt_.momentum, w1, false);
+    if (opt_.nesterov)
+      kernels::ema(out, s.momentum, w1, opt_.momentum, false);
+    else
+      out.copy_from(s.momentum);
   }
 }
 
@@ -356,11 +343,11 @@ void Shampoo::step(ParameterSet& params, double lr) {
     if (!plan_.mine(i)) continue;
     BlockState& s = blocks_[i];
     const Parameter& p = *ps[s.param];
-    Tensor g = Tensor::empty(s.block.shape());
+    Tensor g = Tensor::empty(s.block.shape(), DType::F32, dev_);
     copy_block_out(p.grad, s.block, g);
     Tensor wt;
     if (s.decay && cfg_.weight_decay != 0.0) {
-      wt = Tensor::empty(s.block.shape());
+      wt = Tensor::empty(s.block.shape(), DType::F32, dev_);
       copy_block_out(p.value, s.block, wt);
     }
     compute_direction(s, g, wt, results_[i], steps_);

@@ -102,6 +102,7 @@ class Shampoo : public Optimizer {
   std::vector<BlockState> blocks_;  // item i of plan_ is blocks_[i]
   ShardPlan plan_;
   std::vector<Tensor> results_;  // search direction per block, every rank
+  Device dev_ = Device::Host;     // where the parameters, the state and the results live
 };
 
 std::unique_ptr<Optimizer> make_shampoo(const OptimizerConfig& cfg, ParameterSet& params,

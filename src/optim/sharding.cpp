@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "core/timer.hpp"
+#include "kernels/collectives.hpp"
 #include "parallel/lpt.hpp"
 
 namespace quopt {
@@ -35,9 +36,16 @@ double ShardPlan::allgather(std::vector<Tensor>& results) const {
   if (ranks_ == 1) return 0.0;
   std::vector<int> counts(static_cast<std::size_t>(ranks_), 0), displs(static_cast<std::size_t>(ranks_), 0);
   for (std::size_t i = 0; i < items_.size(); ++i) {
-    QUOPT_CHECK(results[i].dtype() == DType::F32 && results[i].shape() == items_[i].result_shape,
+    QUOPT_CHECK(results[i].dtype() == DType::F32 && results[i].shape() == items_[i].result_shape &&
+                    results[i].device() == results.front().device(),
                 "ShardPlan::allgather: result of ", items_[i].name, " is ", results[i].describe());
     counts[static_cast<std::size_t>(owner_[i])] += static_cast<int>(results[i].numel());
+  }
+  if (!results.empty() && !results.front().is_host()) {
+    // Device results: one grouped NCCL broadcast from each item's owner (stream-ordered, no host copy).
+    const double t0 = wall_seconds();
+    kernels::device_broadcast_each(results, owner_, comm_);
+    return wall_seconds() - t0;
   }
   int total = 0;
   for (int r = 0; r < ranks_; ++r) {

@@ -33,7 +33,9 @@ class ShardPlan {
   double balance() const;  // max / mean assigned cost
   double my_cost() const;
   // results[i] (f32, item i's result_shape, allocated by the caller on every rank) is filled by the
-  // owner; afterwards it holds the owner's values on every rank. Returns seconds spent in MPI.
+  // owner; afterwards it holds the owner's values on every rank. Returns seconds spent in MPI. Device
+  // results (all on one device) go over NCCL (kernels::device_broadcast_each), ordered on the device's
+  // streams: the seconds returned are then those of queuing it.
   double allgather(std::vector<Tensor>& results) const;
 
  private:

@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "kernels/ops.hpp"
+#include "kernels/optim_ops.hpp"
 #include "optim/matrix_functions.hpp"
 
 namespace quopt {
@@ -16,15 +17,21 @@ namespace {
 
 constexpr const char* kRef = "nikhilvyas/SOAP soap.py @a1e5535";
 
-// Column permutation: out[:, j] = in[:, idx[j]] of a [rows, cols] f32 matrix.
+// Column permutation: out[:, j] = in[:, idx[j]] of a [rows, cols] f32 matrix, on in's device.
 Tensor permute_columns(const Tensor& in, const std::vector<std::int64_t>& idx) {
-  const std::int64_t rows = in.dim(0), cols = in.dim(1);
-  Tensor out = Tensor::empty(in.shape());
-  const float* a = in.data<float>();
-  float* b = out.data<float>();
-  for (std::int64_t i = 0; i < rows; ++i)
-    for (std::int64_t j = 0; j < cols; ++j) b[i * cols + j] = a[i * cols + idx[static_cast<std::size_t>(j)]];
+  Tensor out = Tensor::empty(in.shape(), in.dtype(), in.device());
+  kernels::gather_columns(in, idx, out);
   return out;
+}
+
+// sum of squares in index order on the host (the bits the host path always had); the fixed-order fp64
+// reduction of the kernel API on a device.
+double sum_sq(const Tensor& t) {
+  if (!t.is_host()) return kernels::sum_squares(t);
+  const float* p = t.data<float>();
+  double ss = 0.0;
+  for (std::int64_t i = 0; i < t.numel(); ++i) ss += static_cast<double>(p[i]) * static_cast<double>(p[i]);
+  return ss;
 }
 
 }  // namespace
@@ -119,10 +126,10 @@ Soap::Soap(const OptimizerConfig& cfg, const SoapOptions& opt, ParameterSet& par
   std::vector<WorkItem> work;
   std::size_t idx = 0;
   for (auto& p : params.all()) {
-    QUOPT_CHECK(p.value.dtype() == DType::F32 && p.value.is_host() && p.grad.defined() &&
-                    p.grad.dtype() == DType::F32 && p.grad.shape() == p.value.shape(),
+    QUOPT_CHECK(p.value.dtype() == DType::F32 && p.grad.defined() && p.grad.dtype() == DType::F32 &&
+                    p.grad.shape() == p.value.shape() && p.grad.device() == p.value.device(),
                 "soap: parameter ", p.name, " is ", p.value.describe(),
-                "; SOAP needs f32 host parameters with f32 gradients of the same shape");
+                "; SOAP needs f32 parameters with f32 gradients of the same shape and device");
     Item it;
     it.param = idx++;
     it.decay = decays(cfg, p.role);
@@ -151,18 +158,20 @@ Soap::Soap(const OptimizerConfig& cfg, const SoapOptions& opt, ParameterSet& par
   }
   plan_ = ShardPlan(comm, std::move(work));
   stats_.balance = plan_.balance();
+  // State and results live where the parameters do (a GPU with train.device = "cuda").
+  dev_ = params.all().empty() ? Device::Host : params.all().front().value.device();
   for (std::size_t i = 0; i < items_.size(); ++i) {
     Item& it = items_[i];
-    results_.push_back(Tensor::zeros(it.view));
+    results_.push_back(Tensor::zeros(it.view, DType::F32, dev_));
     it.gg.resize(it.view.size());
     it.q.resize(it.view.size());
     if (!plan_.mine(i)) continue;
-    it.exp_avg = Tensor::zeros(it.view);
-    it.exp_avg_sq = Tensor::zeros(it.view);
+    it.exp_avg = Tensor::zeros(it.view, DType::F32, dev_);
+    it.exp_avg_sq = Tensor::zeros(it.view, DType::F32, dev_);
     for (std::size_t k = 0; k < it.view.size(); ++k)
       if (it.precond[k]) {
-        it.gg[k] = Tensor::zeros({it.view[k], it.view[k]});
-        it.q[k] = Tensor::zeros({it.view[k], it.view[k]});
+        it.gg[k] = Tensor::zeros({it.view[k], it.view[k]}, DType::F32, dev_);
+        it.q[k] = Tensor::zeros({it.view[k], it.view[k]}, DType::F32, dev_);
       }
   }
 }
@@ -187,20 +196,20 @@ Tensor Soap::project(const Item& it, const Tensor& x, bool back) const {
   if (it.view.size() == 1) {
     if (!it.precond[0]) return cur.clone();
     const std::int64_t n = x.numel();
-    Tensor out = Tensor::empty(it.view);
+    Tensor out = Tensor::empty(it.view, DType::F32, dev_);
     Tensor o2 = out.reshape({n, 1});
     kernels::matmul(it.q[0], !back, x.reshape({n, 1}), false, o2);
     return out;
   }
   bool copied = false;
   if (it.precond[0]) {
-    Tensor out = Tensor::empty(it.view);
+    Tensor out = Tensor::empty(it.view, DType::F32, dev_);
     kernels::matmul(it.q[0], !back, cur, false, out);
     cur = out;
     copied = true;
   }
   if (it.precond[1]) {
-    Tensor out = Tensor::empty(it.view);
+    Tensor out = Tensor::empty(it.view, DType::F32, dev_);
     kernels::matmul(cur, false, it.q[1], back, out);
     cur = out;
     copied = true;
@@ -220,13 +229,12 @@ void Soap::init_item(Item& it, const Tensor& grad) {
     if (!it.precond[k]) continue;
     const std::int64_t d = it.view[k];
     Tensor a = it.gg[k].clone();
-    float* ap = a.data<float>();
-    for (std::int64_t i = 0; i < d; ++i) ap[i * d + i] += 1e-30f;
+    kernels::add_diagonal(a, 1e-30);
     const EighResult e = eigh(a, opt_.retry_fp64);
     if (!e.ok) {
       ++stats_.failed_roots;  // the reference would raise; quopt falls back to the identity basis and reports
                               // it
-      it.q[k].copy_from(identity_matrix(d));
+      it.q[k].copy_from(identity_matrix(d, DType::F32, dev_));
       continue;
     }
     std::vector<std::int64_t> rev(static_cast<std::size_t>(d));
@@ -242,15 +250,9 @@ void Soap::refresh_basis(Item& it) {
   for (std::size_t k = 0; k < it.view.size(); ++k) {
     if (!it.precond[k]) continue;
     const std::int64_t d = it.view[k];
-    Tensor ggq = Tensor::empty({d, d});
+    Tensor ggq = Tensor::empty({d, d}, DType::F32, dev_);
     kernels::matmul(it.gg[k], false, it.q[k], false, ggq);
-    const float* a = ggq.data<float>();
-    const float* q = it.q[k].data<float>();
-    std::vector<double> est(static_cast<std::size_t>(d), 0.0);
-    for (std::int64_t i = 0; i < d; ++i)
-      for (std::int64_t j = 0; j < d; ++j)
-        est[static_cast<std::size_t>(j)] +=
-            static_cast<double>(q[i * d + j]) * static_cast<double>(a[i * d + j]);
+    const std::vector<double> est = kernels::column_dots(it.q[k], ggq);  // diag(Q^T GG Q), on the host
     std::vector<std::int64_t> idx(static_cast<std::size_t>(d));
     std::iota(idx.begin(), idx.end(), 0);
     std::stable_sort(idx.begin(), idx.end(), [&](std::int64_t x, std::int64_t y) {
@@ -259,15 +261,12 @@ void Soap::refresh_basis(Item& it) {
     // v = v.index_select(k, idx)
     Tensor v = it.exp_avg_sq;
     if (it.view.size() == 1) {
-      Tensor c = v.clone();
-      for (std::int64_t j = 0; j < d; ++j)
-        v.data<float>()[j] = c.data<float>()[idx[static_cast<std::size_t>(j)]];
+      Tensor row = v.reshape({1, d});
+      it.exp_avg_sq.copy_from(permute_columns(row, idx));
     } else if (k == 0) {
-      Tensor c = v.clone();
-      const std::int64_t cols = it.view[1];
-      for (std::int64_t i = 0; i < d; ++i)
-        std::copy_n(c.data<float>() + idx[static_cast<std::size_t>(i)] * cols, cols,
-                    v.data<float>() + i * cols);
+      Tensor c = Tensor::empty(v.shape(), DType::F32, dev_);
+      kernels::gather_rows(v, idx, c);
+      it.exp_avg_sq.copy_from(c);
     } else {
       it.exp_avg_sq.copy_from(permute_columns(v, idx));
     }
@@ -287,25 +286,14 @@ void Soap::compute_update(Item& it, const Tensor& grad, Tensor& out, std::int64_
   const std::int64_t n = grad.numel();
   double t0 = wall_seconds();
   const Tensor gp = project(it, grad, false);
-  float* m = it.exp_avg.data<float>();
-  float* v = it.exp_avg_sq.data<float>();
-  const float* g = gp.data<float>();
-  const auto b1 = static_cast<float>(opt_.beta1), b2 = static_cast<float>(opt_.beta2);
-  const auto w1 = static_cast<float>(1.0 - opt_.beta1), w2 = static_cast<float>(1.0 - opt_.beta2);
-  const auto eps = static_cast<float>(opt_.eps);
-  Tensor x = Tensor::empty(it.view);
-  float* xp = x.data<float>();
-  for (std::int64_t i = 0; i < n; ++i) {
-    m[i] = b1 * m[i] + w1 * g[i];
-    v[i] = b2 * v[i] + w2 * (g[i] * g[i]);
-    xp[i] = m[i] / (std::sqrt(v[i]) + eps);
-  }
+  // Adam in the eigenbasis: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; x = m / (sqrt(v) + eps).
+  kernels::ema(it.exp_avg, gp, opt_.beta1, 1.0 - opt_.beta1, false);
+  kernels::ema(it.exp_avg_sq, gp, opt_.beta2, 1.0 - opt_.beta2, true);
+  Tensor x = Tensor::empty(it.view, DType::F32, dev_);
+  kernels::adam_direction(it.exp_avg, it.exp_avg_sq, 1.0, opt_.eps, x);
   Tensor ng = project(it, x, true);
   if (opt_.normalize_grads) {
-    double ss = 0.0;
-    const float* p = ng.data<float>();
-    for (std::int64_t i = 0; i < n; ++i) ss += static_cast<double>(p[i]) * static_cast<double>(p[i]);
-    const double rms = std::sqrt(ss / static_cast<double>(std::max<std::int64_t>(n, 1)));
+    const double rms = std::sqrt(sum_sq(ng) / static_cast<double>(std::max<std::int64_t>(n, 1)));
     kernels::scale(ng, 1.0 / (1e-30 + rms));
   }
   out.copy_from(ng);
@@ -350,15 +338,11 @@ void Soap::step(ParameterSet& params, double lr) {
     double step_size = lr;
     if (opt_.correct_bias)
       step_size = lr * std::sqrt(1.0 - std::pow(opt_.beta2, s)) / (1.0 - std::pow(opt_.beta1, s));
-    const auto a = static_cast<float>(-step_size);
-    const auto d = static_cast<float>(-lr * cfg_.weight_decay);
     for (std::size_t i = 0; i < items_.size(); ++i) {
-      float* p = ps[items_[i].param]->value.data<float>();
-      const float* u = results_[i].data<float>();
-      const std::int64_t n = results_[i].numel();
-      for (std::int64_t j = 0; j < n; ++j) p[j] += a * u[j];
+      Tensor& p = ps[items_[i].param]->value;
+      kernels::axpy(-step_size, results_[i], p);  // p += -step_size u
       if (items_[i].decay && cfg_.weight_decay > 0.0)
-        for (std::int64_t j = 0; j < n; ++j) p[j] += d * p[j];
+        kernels::axpy(-lr * cfg_.weight_decay, p, p);  // p += -lr wd p
     }
   }
   const double total = wall_seconds() - t_start;

@@ -89,6 +89,7 @@ class Soap : public Optimizer {
   std::vector<Item> items_;  // item i of plan_ is items_[i]
   ShardPlan plan_;
   std::vector<Tensor> results_;
+  Device dev_ = Device::Host;  // where the parameters, the state and the results live
 };
 
 std::unique_ptr<Optimizer> make_soap(const OptimizerConfig& cfg, ParameterSet& params,

@@ -5,6 +5,8 @@
 
 #include "core/error.hpp"
 #include "core/timer.hpp"
+#include "kernels/collectives.hpp"
+#include "kernels/ops.hpp"
 
 namespace quopt {
 
@@ -39,10 +41,17 @@ GradSync::GradSync(MPI_Comm data, ParameterSet& params) : data_(data) {
     buckets_[idx].params.push_back(&p);
   }
   for (auto& b : buckets_) {
-    std::size_t n = 0;
-    for (auto* p : b.params) n += static_cast<std::size_t>(p->grad.numel());
-    b.acc.assign(n, 0.0);
+    std::int64_t n = 0;
+    for (auto* p : b.params) n += p->grad.numel();
+    const Device dev = b.params.front()->grad.device();
+    for (auto* p : b.params)
+      QUOPT_CHECK(p->grad.device() == dev, "gradient accumulation: ", p->name, " lives on ",
+                  device_name(p->grad.device()), " but ", b.params.front()->name, " on ", device_name(dev),
+                  "; a model's parameters live on one device");
+    b.acc = Tensor::zeros({n}, DType::F64, dev);
   }
+  // GPU replicas reduce over NCCL; its communicator is made now, at start-up, not in the first step.
+  if (replicas_ > 1 && !buckets_.empty() && !buckets_.front().acc.is_host()) kernels::device_comm_init(data_);
 }
 
 GradSync::~GradSync() {
@@ -51,15 +60,11 @@ GradSync::~GradSync() {
 }
 
 void GradSync::fold(Bucket& b) {
-  double* a = b.acc.data();
+  std::int64_t off = 0;
   for (auto* p : b.params) {
-    float* g = p->grad.data<float>();
-    const std::int64_t n = p->grad.numel();
-    for (std::int64_t i = 0; i < n; ++i) {
-      a[i] += static_cast<double>(g[i]);
-      g[i] = 0.0f;
-    }
-    a += n;
+    Tensor a = b.acc.slice(off, off + p->grad.numel());
+    kernels::fold_f64(p->grad, a);
+    off += p->grad.numel();
   }
 }
 
@@ -69,8 +74,13 @@ void GradSync::start(Bucket& b) {
   b.started = true;
   if (replicas_ == 1) return;
   const double t0 = wall_seconds();
-  MPI_Iallreduce(MPI_IN_PLACE, b.acc.data(), static_cast<int>(b.acc.size()), MPI_DOUBLE, MPI_SUM, data_,
-                 &b.request);
+  if (b.acc.is_host()) {
+    MPI_Iallreduce(MPI_IN_PLACE, b.acc.data<double>(), static_cast<int>(b.acc.numel()), MPI_DOUBLE, MPI_SUM,
+                   data_, &b.request);
+  } else {
+    // NCCL on the collective stream, after this bucket's folds; the backward of the blocks below goes on.
+    b.pending = kernels::device_allreduce_sum_start(b.acc, data_);
+  }
   comm_seconds_ += wall_seconds() - t0;
 }
 
@@ -82,7 +92,7 @@ void GradSync::block_ready(std::int64_t block) {
   auto it = block_bucket_.find(block);
   if (it != block_bucket_.end()) start(buckets_[it->second]);
   if (replicas_ == 1) return;
-  // Let the MPI library progress the reductions already in flight.
+  // Let the MPI library progress the reductions already in flight (NCCL's progress on its own).
   const double t0 = wall_seconds();
   for (auto& b : buckets_) {
     if (b.request == MPI_REQUEST_NULL) continue;
@@ -97,14 +107,13 @@ void GradSync::finish() {
   const double t0 = wall_seconds();
   for (auto& b : buckets_) {
     if (b.request != MPI_REQUEST_NULL) MPI_Wait(&b.request, MPI_STATUS_IGNORE);
-    const double* a = b.acc.data();
+    b.pending.wait();  // device: the compute stream waits for the all-reduce, the host does not
+    std::int64_t off = 0;
     for (auto* p : b.params) {
-      float* g = p->grad.data<float>();
-      const std::int64_t n = p->grad.numel();
-      for (std::int64_t i = 0; i < n; ++i) g[i] = static_cast<float>(a[i]);
-      a += n;
+      Tensor a = b.acc.slice(off, off + p->grad.numel());
+      kernels::unfold_f64(a, p->grad);  // also zeroes the accumulator for the next step
+      off += p->grad.numel();
     }
-    std::fill(b.acc.begin(), b.acc.end(), 0.0);
     b.started = false;
   }
   if (replicas_ > 1) comm_seconds_ += wall_seconds() - t0;

@@ -1,10 +1,12 @@
 #pragma once
 // Gradient accumulation and data-parallel averaging. Each micro-batch's backward writes fp32
 // gradients, which are folded into fp64 accumulators (and zeroed); at the end of the step the
-// accumulators are summed over the replicas of a stage with MPI_Iallreduce (MPI_DOUBLE), one bucket
-// per block (its tensors packed contiguously) plus one for the rest (embedding, final norm, head), and
-// rounded back into the fp32 gradients. A block's bucket starts as soon as the last micro-batch's
-// backward has finished that block, overlapping the backward of the blocks below it.
+// accumulators are summed over the replicas of a stage with MPI_Iallreduce (MPI_DOUBLE; on GPUs the
+// NCCL all-reduce of kernels/collectives.hpp, fp64 too), one bucket per block (its tensors packed
+// contiguously) plus one for the rest (embedding, final norm, head), and rounded back into the fp32
+// gradients. The folds and roundings are the kernels fold_f64 / unfold_f64, on the parameters' device.
+// A block's bucket starts as soon as the last micro-batch's backward has finished that block,
+// overlapping the backward of the blocks below it.
 // Why fp64: a sum of fp32 terms in fp64 is exact to ~1e-16, so the rounded result does not depend on
 // how the micro-batches are split over replicas; np=1, 2, 4 then see the same gradients (bitwise, up
 // to ties at a rounding boundary), which matters for optimizers whose updates amplify tiny differences
@@ -16,6 +18,7 @@
 #include <map>
 #include <vector>
 
+#include "kernels/collectives.hpp"
 #include "model/params.hpp"
 
 namespace quopt {
@@ -40,8 +43,9 @@ class GradSync {
  private:
   struct Bucket {
     std::vector<Parameter*> params;
-    std::vector<double> acc;  // the bucket's accumulators, packed; reduced in place
-    MPI_Request request = MPI_REQUEST_NULL;
+    Tensor acc;  // the bucket's accumulators, packed (f64 [n], on the parameters' device); reduced in place
+    MPI_Request request = MPI_REQUEST_NULL;  // host: the MPI_Iallreduce in flight
+    kernels::PendingCollective pending;      // device: the NCCL all-reduce in flight
     bool started = false;
   };
   void fold(Bucket& b);

@@ -8,9 +8,11 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "core/timer.hpp"
+#include "kernels/backend.hpp"
 #include "kernels/ops.hpp"
 #include "model/olmo2.hpp"
 #include "optim/optimizer.hpp"
+#include "train/device.hpp"
 
 namespace quopt {
 
@@ -46,7 +48,9 @@ double bare_sgemm_rate(const std::vector<std::pair<kernels::GemmShape, std::int6
 
 BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64_t steps, MPI_Comm comm) {
   const ModelConfig& mc = cfg.model;
-  Olmo2 model(mc, DType::F32);
+  const Device device = select_train_device(cfg, comm);
+  const bool gpu = device == Device::Cuda;
+  Olmo2 model(mc, DType::F32, {}, device);
   model.init(cfg.train.seed);
   OptimizerContext ctx;
   ctx.data = comm;
@@ -73,8 +77,10 @@ BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64
       model.forward(in, tgt, act);
       model.backward(act, dscale);
     }
+    kernels::cuda_synchronize();  // the GPU works asynchronously: time what it did
     const double t1 = wall_seconds();
     opt->step(model.params(), cfg.optimizer.lr);
+    kernels::cuda_synchronize();
     grad_s += t1 - t0;
     opt_s += wall_seconds() - t1;
   };
@@ -82,7 +88,8 @@ BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64
   grad_s = opt_s = 0.0;
   const OptimizerReport before = opt->report();
   kernels::gemm_stats_reset();
-  kernels::gemm_stats_enable(true);
+  // On the GPU the statistics would synchronise after every GEMM and distort the step time: off there.
+  kernels::gemm_stats_enable(!gpu);
   const double t0 = wall_seconds(), c0 = process_cpu_seconds();
   for (std::int64_t i = 0; i < steps; ++i) one_step();
   const double elapsed = wall_seconds() - t0, cpu = process_cpu_seconds() - c0;
@@ -100,7 +107,8 @@ BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64
   r.gemm_gflops_rate = g.seconds > 0 ? g.flops / g.seconds * 1e-9 : 0.0;
   r.gemm_calls = g.calls;
   r.gemm_shapes = static_cast<std::int64_t>(shapes.size());
-  r.bare_gflops_rate = bare_sgemm_rate(shapes);
+  r.bare_gflops_rate = gpu ? 0.0 : bare_sgemm_rate(shapes);
+  r.device = gpu ? kernels::cuda_device_name() + " (" + cfg.train.precision + ")" : "host";
   const OptimizerReport after = opt->report();
   const double n = static_cast<double>(steps);
   r.grad_seconds = grad_s / n;
@@ -117,6 +125,17 @@ BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64
 std::string describe(const BenchResult& r, const RunConfig& cfg) {
   char buf[1024];
   const double mfu_flops = cfg.model.train_flops_per_token() * r.tokens_per_s * 1e-9;
+  if (r.device != "host") {
+    std::snprintf(buf, sizeof buf,
+                  "bench %s (%lld parameters), optimizer %s, on %s, %lld tokens/step, %lld timed steps\n"
+                  "  step time %.4f s, %.1f tokens/s, %.2f model GFLOP/s (6N+attention accounting)\n"
+                  "  forward+backward %.4f s/step, optimizer step %.4f s/step",
+                  cfg.model.name.c_str(), static_cast<long long>(cfg.model.total_params()),
+                  cfg.optimizer.name.c_str(), r.device.c_str(), static_cast<long long>(r.tokens_per_step),
+                  static_cast<long long>(r.steps), r.step_seconds, r.tokens_per_s, mfu_flops, r.grad_seconds,
+                  r.optimizer_seconds);
+    return buf;
+  }
   std::snprintf(
       buf, sizeof buf,
       "bench %s (%lld parameters), optimizer %s, %lld tokens/step, %lld timed steps\n"

@@ -17,6 +17,7 @@ struct BenchResult {
   std::int64_t steps = 0, tokens_per_step = 0;
   double step_seconds = 0.0;  // mean wall time of one optimizer step (forward+backward+update)
   double tokens_per_s = 0.0;
+  std::string device = "host";  // where it ran (GPU name and train.precision on cuda)
   double tokens_per_cpu_s = 0.0;  // tokens per second of this process's CPU time (all threads)
   double gemm_seconds = 0.0;      // per step, inside matmul/matmul_batched
   double gemm_gflops_rate = 0.0;  // achieved inside training

@@ -23,6 +23,7 @@
 #include "parallel/pipeline.hpp"
 #include "parallel/watchdog.hpp"
 #include "quant/qat.hpp"
+#include "train/device.hpp"
 #include "train/divergence.hpp"
 #include "train/resume.hpp"
 #include "train/robustness.hpp"
@@ -99,7 +100,8 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opts) {
   BatchLoader loader(train_shard, T, tc.seed, BatchOrder::Shuffled);
   BatchLoader val_loader(val_shard, T, 0, BatchOrder::Sequential);
 
-  Olmo2 model(mc, DType::F32, spec);
+  const Device device = select_train_device(cfg, grid.world());
+  Olmo2 model(mc, DType::F32, spec, device);
   model.init(tc.seed);
   model.set_linear_quant(make_qat(cfg.quant));        // QuEST QAT when [quant] qat = "quest"; else exact
   RobustnessTracker tracker(cfg, grid, train_shard);  // [track]: checked before anything is written

@@ -278,6 +278,9 @@ TEST_F(CheckpointTest, NonFiniteWeightsOrStateAreNeverWritten) {
     EXPECT_NE(msg.find("weights/" + p.name), std::string::npos) << msg;
   }
   EXPECT_EQ(files(), std::vector<std::string>{"step-00000004.h5"});
+  // Every rank has listed the directory before any opens the file: an MPI-IO open may leave a transient
+  // "<file>.locktest.0" beside it, which another rank's listing would see.
+  MPI_Barrier(MPI_COMM_WORLD);
   EXPECT_EQ(verify_checkpoint(first), "");
   p.value.data<float>()[0] = 0.0f;
   auto state = a.opt->state();

@@ -11,6 +11,8 @@
 
 #include "core/error.hpp"
 #include "core/tensor.hpp"
+#include "kernels/ops.hpp"
+#include "kernels/optim_ops.hpp"
 #include "support/dense_reference.hpp"
 #include "support/gradcheck.hpp"
 
@@ -56,6 +58,14 @@ void expect_error(F&& f, const std::vector<std::string>& parts) {
     for (const auto& p : parts)
       EXPECT_NE(msg.find(p), std::string::npos) << "message: " << msg << "\nmissing: " << p;
   }
+}
+
+// A random symmetric positive definite n x n matrix G G^T / n + I / 2 (G standard normal), on the host.
+inline Tensor random_spd(std::int64_t n, std::uint64_t seed, DType dt) {
+  Tensor g = randn({n, n}, seed, dt), a = Tensor::empty({n, n}, dt);
+  kernels::matmul(g, false, g, true, a, 1.0 / static_cast<double>(n));
+  kernels::add_diagonal(a, 0.5);
+  return a;
 }
 
 // sum_i out_i * r_i in double (the scalar loss whose gradient wrt out is r).

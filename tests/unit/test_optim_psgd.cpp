@@ -14,6 +14,7 @@
 #include "core/rng.hpp"
 #include "io/config.hpp"
 #include "io/run_config.hpp"
+#include "kernels/psgd_ops.hpp"
 #include "model/olmo2.hpp"
 #include "optim/psgd_kron.hpp"
 #include "support/optim_unit.hpp"
@@ -300,13 +301,25 @@ TEST(PsgdFactors, KindsFollowKronTorchRules) {
 
 // ---- the numerical kernels by hand -----------------------------------------------------------------
 
+// A host f32 tensor holding v (shape given), and a tensor's values back.
+Tensor f32_tensor(const std::vector<float>& v, const Shape& shape) {
+  Tensor t = Tensor::empty(shape, DType::F32);
+  std::copy(v.begin(), v.end(), t.data<float>());
+  return t;
+}
+std::vector<float> values(const Tensor& t) {
+  return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
+}
+
 TEST(PsgdHand, DiagonalFactorUpdate) {
   // 1-D [3], q = (1, 0.5, 2), fixed g and v: a = q (g + d v), b = v / q, q -= 0.1 (a^2 - b^2) / max|a^2 +
   // b^2| q with d = sqrt(eps_f32) mean|g|.
   const std::vector<double> q0 = {1.0, 0.5, 2.0}, g = {0.3, -1.2, 0.7}, v = {-0.4, 1.1, 0.25};
-  std::vector<float> q(q0.begin(), q0.end()), gf(g.begin(), g.end()), vf(v.begin(), v.end());
-  psgd_detail::Factor left, right{Kind::Diagonal, 3, q.data()};
-  EXPECT_EQ(psgd_detail::update_factors(left, right, gf.data(), vf.data(), 1, 3, 0.1), 0);
+  Tensor qt = f32_tensor({q0.begin(), q0.end()}, {3}), gt = f32_tensor({g.begin(), g.end()}, {1, 3}),
+         vt = f32_tensor({v.begin(), v.end()}, {1, 3});
+  psgd_detail::Factor left, right{Kind::Diagonal, qt};
+  EXPECT_EQ(psgd_detail::update_factors(left, right, gt, vt, 0.1), 0);
+  const std::vector<float> q = values(qt), gf = values(gt), vf = values(vt);
   const double d = std::sqrt(static_cast<double>(FLT_EPSILON)) * (0.3 + 1.2 + 0.7) / 3.0;
   double a2[3], b2[3], norm = 0.0;
   for (int i = 0; i < 3; ++i) {
@@ -330,13 +343,15 @@ TEST(PsgdHand, TriangularFactorUpdateMatchesFp64) {
   const Mat g = {0.5, -1.0, 2.0, 0.25, -0.75, 1.5}, v = {1.0, -0.5, 0.3, 0.8, -1.2, 0.1};
   RefFactor l{Kind::Triangular, 3, {1.2, 0.3, -0.2, 0.0, 0.9, 0.4, 0.0, 0.0, 1.1}};
   RefFactor r{Kind::Triangular, 2, {0.8, -0.3, 0.0, 1.3}};
-  std::vector<float> lq(l.q.begin(), l.q.end()), rq(r.q.begin(), r.q.end()), gf(g.begin(), g.end()),
-      vf(v.begin(), v.end());
-  psgd_detail::Factor lf{Kind::Triangular, 3, lq.data()}, rf{Kind::Triangular, 2, rq.data()};
+  const Tensor gt = f32_tensor({g.begin(), g.end()}, {rows, cols}),
+               vt = f32_tensor({v.begin(), v.end()}, {rows, cols});
+  psgd_detail::Factor lf{Kind::Triangular, f32_tensor({l.q.begin(), l.q.end()}, {3, 3})},
+      rf{Kind::Triangular, f32_tensor({r.q.begin(), r.q.end()}, {2, 2})};
   for (int it = 0; it < 3; ++it) {  // three updates with the same pair
-    ASSERT_EQ(psgd_detail::update_factors(lf, rf, gf.data(), vf.data(), rows, cols, 0.1), 0);
+    ASSERT_EQ(psgd_detail::update_factors(lf, rf, gt, vt, 0.1), 0);
     ref_update(l, r, g, v, rows, cols, 0.1);
   }
+  const std::vector<float> lq = values(lf.q), rq = values(rf.q);
   for (int k = 0; k < 9; ++k) EXPECT_NEAR(lq[k], l.q[k], 2e-6 * (1.0 + std::fabs(l.q[k]))) << "Q1 " << k;
   for (int k = 0; k < 4; ++k) EXPECT_NEAR(rq[k], r.q[k], 2e-6 * (1.0 + std::fabs(r.q[k]))) << "Q2 " << k;
   // Exact zeros below the diagonal, and the factors moved.
@@ -347,8 +362,9 @@ TEST(PsgdHand, TriangularFactorUpdateMatchesFp64) {
   EXPECT_GT(std::fabs(lq[0] - 1.2f), 1e-3);
 
   // Preconditioning x <- Q1^T Q1 x Q2^T Q2.
-  std::vector<float> x(gf);
-  psgd_detail::precondition(lf, rf, x.data(), rows, cols);
+  Tensor xt = gt.clone();
+  psgd_detail::precondition(lf, rf, xt);
+  const std::vector<float> x = values(xt);
   Mat lqd(lq.begin(), lq.end()), rqd(rq.begin(), rq.end());
   const Mat p = matmul(
       matmul(matmul(matmul(transpose(lqd, 3, 3), lqd, 3, 3, 3), g, 3, 3, 2), transpose(rqd, 2, 2), 3, 2, 2),
@@ -363,8 +379,7 @@ TEST(PsgdHand, NormLowerBound) {
     Mat x(static_cast<std::size_t>(n * 4));
     for (auto& e : x) e = rng.normal();
     const Mat s = matmul(x, transpose(x, n, 4), n, 4, n);
-    std::vector<float> sf(s.begin(), s.end());
-    const double lb = psgd_detail::norm_lower_bound(sf.data(), n);
+    const double lb = kernels::norm_lower_bound(f32_tensor({s.begin(), s.end()}, {n, n}));
     double colmax = 0.0;
     for (int j = 0; j < n; ++j) {
       double c = 0.0;
@@ -377,24 +392,24 @@ TEST(PsgdHand, NormLowerBound) {
     EXPECT_NEAR(lb, ref_lower_bound(s, n), 1e-5 * sn) << n;
   }
   // Rank one: exact. Zero matrix: 0.
-  const std::vector<float> r1 = {1, 2, 3, 2, 4, 6, 3, 6, 9};  // u u^T with |u|^2 = 14
-  EXPECT_NEAR(psgd_detail::norm_lower_bound(r1.data(), 3), 14.0, 1e-5);
-  const std::vector<float> z(4, 0.0f);
-  EXPECT_EQ(psgd_detail::norm_lower_bound(z.data(), 2), 0.0);
+  const Tensor r1 = f32_tensor({1, 2, 3, 2, 4, 6, 3, 6, 9}, {3, 3});  // u u^T with |u|^2 = 14
+  EXPECT_NEAR(kernels::norm_lower_bound(r1), 14.0, 1e-5);
+  EXPECT_EQ(kernels::norm_lower_bound(Tensor::zeros({2, 2}, DType::F32)), 0.0);
 }
 
 TEST(PsgdHand, ClipAndBalance) {
-  std::vector<float> x = {3.0f, -4.0f};  // rms = sqrt(12.5)
-  const double c = psgd_detail::clip_rms(x.data(), 2, 1.1);
+  Tensor x = f32_tensor({3.0f, -4.0f}, {2});  // rms = sqrt(12.5)
+  const double c = kernels::clip_rms(x, 1.1);
   EXPECT_NEAR(c, 1.1 / std::sqrt(12.5), 1e-9);
-  EXPECT_NEAR(x[0], 3.0 * 1.1 / std::sqrt(12.5), 1e-6);
-  std::vector<float> y = {0.3f, -0.4f};
-  EXPECT_EQ(psgd_detail::clip_rms(y.data(), 2, 1.1), 1.0);
-  EXPECT_EQ(y[0], 0.3f);
+  EXPECT_NEAR(x.data<float>()[0], 3.0 * 1.1 / std::sqrt(12.5), 1e-6);
+  Tensor y = f32_tensor({0.3f, -0.4f}, {2});
+  EXPECT_EQ(kernels::clip_rms(y, 1.1), 1.0);
+  EXPECT_EQ(y.data<float>()[0], 0.3f);
   // Balance: max-abs 4 and 0.25 -> both 1; the Kronecker product is unchanged.
-  std::vector<float> a = {4.0f, 1.0f, 0.0f, 2.0f}, b = {0.25f, 0.125f};
-  psgd_detail::Factor fa{Kind::Triangular, 2, a.data()}, fb{Kind::Diagonal, 2, b.data()};
+  psgd_detail::Factor fa{Kind::Triangular, f32_tensor({4.0f, 1.0f, 0.0f, 2.0f}, {2, 2})},
+      fb{Kind::Diagonal, f32_tensor({0.25f, 0.125f}, {2})};
   psgd_detail::balance(fa, fb);
+  const std::vector<float> a = values(fa.q), b = values(fb.q);
   EXPECT_NEAR(a[0], 1.0f, 1e-6);
   EXPECT_NEAR(a[3], 0.5f, 1e-6);
   EXPECT_NEAR(b[0], 1.0f, 1e-6);

@@ -22,10 +22,11 @@ Config config_with(const std::vector<std::string>& sets) {
 }
 
 TEST(ResumeConfig, TheKeysThatMayChangeAreExactlyTheDocumentedOnes) {
-  for (const char* k : {"train.steps", "train.tokens_per_param", "train.log_every", "train.val_every",
-                        "train.max_nonfinite_skips", "track.every", "checkpoint.every", "checkpoint.keep",
-                        "output.dir", "parallel.pipeline_stages", "parallel.collective_timeout",
-                        "eval.val_batches", "quant.schemes", "tokenize.vocab_size", "data.tokenizer"})
+  for (const char* k :
+       {"train.steps", "train.tokens_per_param", "train.log_every", "train.val_every",
+        "train.max_nonfinite_skips", "train.device", "train.precision", "track.every", "checkpoint.every",
+        "checkpoint.keep", "output.dir", "parallel.pipeline_stages", "parallel.collective_timeout",
+        "eval.val_batches", "quant.schemes", "tokenize.vocab_size", "data.tokenizer"})
     EXPECT_TRUE(may_change_on_resume(k)) << k;
   for (const char* k :
        {"train.seed", "optimizer.lr", "optimizer.name", "model.d_model", "data.train", "train.batch_size",

@@ -90,6 +90,8 @@ TEST(RunConfigSchema, HasEveryKeyOfTheStructs) {
                                           "train.val_every",
                                           "train.val_points",
                                           "train.val_batches",
+                                          "train.device",
+                                          "train.precision",
                                           "train.max_nonfinite_skips",
                                           "schedule.name",
                                           "schedule.warmup_fraction",
@@ -195,7 +197,13 @@ TEST(RunConfig, ResolvesDerivedValues) {
   c.set("schedule.name", "cosine");
   c.set("model.mlp", "swiglu");
   c.set("train.seed", "123456789012");
+  c.set("train.device", "cuda");
+  c.set("train.precision", "bf16");
   const quopt::RunConfig rc2 = quopt::make_run_config(c);
+  EXPECT_EQ(rc.train.device, "cpu");  // the defaults
+  EXPECT_EQ(rc.train.precision, "fp32");
+  EXPECT_EQ(rc2.train.device, "cuda");
+  EXPECT_EQ(rc2.train.precision, "bf16");
   EXPECT_EQ(rc2.train.steps, 77);
   EXPECT_EQ(rc2.model.n_kv_heads, 2);
   EXPECT_EQ(rc2.train.micro_batch_size, 4);
