@@ -125,13 +125,17 @@ void write_run_file(const std::string& path, MPI_Comm comm, const RunInfo& info,
          " removed); the run's checkpoints are unchanged: free space and run the same command with --resume "
          "auto to write it");
   }
+  rename_completed(comm, tmp, path);
+}
+
+void rename_completed(MPI_Comm comm, const std::string& from, const std::string& to) {
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   std::string rename_error;
   if (rank == 0) {
     std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) rename_error = cat("cannot rename ", tmp, " to ", path, ": ", ec.message());
+    std::filesystem::rename(from, to, ec);
+    if (ec) rename_error = cat("cannot rename ", from, " to ", to, ": ", ec.message());
   }
   throw_if_any(comm, rename_error);
 }

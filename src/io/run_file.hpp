@@ -55,6 +55,9 @@ void write_weights(H5File& f, MPI_Comm comm, const ModelConfig& model, const Par
                    const std::string& root = "weights");
 // Throws unless f looks like a quopt run file (a 'config' attribute and a /weights group).
 void require_run_file(const H5File& f);
+// Rank 0 renames a completed temporary file `from` over `to`; every rank of comm then throws the same
+// error if that failed (the write path of run.h5 and of its updates).
+void rename_completed(MPI_Comm comm, const std::string& from, const std::string& to);
 // Reads every parameter of `params` from /weights (shapes must match, values must be finite); a missing
 // or non-finite one is an error that names it and the file.
 void read_weights(const H5File& f, ParameterSet& params, const std::string& root = "weights");

@@ -50,15 +50,7 @@ void RunFileUpdate::commit() {
     fail(e.what(), ". ", path_, " is unchanged (", tmp_, " removed)");
   }
   committed_ = true;
-  int rank = 0;
-  MPI_Comm_rank(comm_, &rank);
-  std::string rename_error;
-  if (rank == 0) {
-    std::error_code ec;
-    fs::rename(tmp_, path_, ec);
-    if (ec) rename_error = cat("cannot rename ", tmp_, " to ", path_, ": ", ec.message());
-  }
-  throw_if_any(comm_, rename_error);
+  rename_completed(comm_, tmp_, path_);
 }
 
 }  // namespace quopt
