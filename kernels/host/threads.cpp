@@ -37,6 +37,8 @@ std::string host_loops_description() {
 #endif
 }
 
+int blas_threads() { return openblas_get_num_threads(); }
+
 SingleThreadedBlas::SingleThreadedBlas(bool active) : saved_(active ? openblas_get_num_threads() : 1) {
   if (saved_ != 1) openblas_set_num_threads(1);
 }

@@ -13,6 +13,9 @@ void configure_host_threads(int ranks_on_node);
 // What runs the host loops: "OpenMP, 2 threads", "Kokkos OpenMP, 8 threads", "Kokkos Serial, 1 thread".
 std::string host_loops_description();
 
+// OpenBLAS's thread count now.
+int blas_threads();
+
 // While alive and `active`, OpenBLAS runs single-threaded (restored after): for BLAS calls made from
 // inside a parallel host loop, where OpenBLAS's own threads would only compete with the loop's.
 class SingleThreadedBlas {

@@ -2,12 +2,17 @@
 
 #include "app/commands.hpp"
 #include "app/config_loader.hpp"
+#include "app/omp_wait_policy.hpp"
+#include "core/error.hpp"
 #include "core/log.hpp"
+#include "kernels/host/threads.hpp"
 #include "train/bench.hpp"
 
 namespace quopt::app {
 
 int cmd_bench(const CommonArgs& a, const BenchArgs& b) {
+  log_info(cat("host loops: ", kernels::host::host_loops_description(), "; OpenBLAS: ",
+               kernels::host::blas_threads(), " thread(s); OMP_WAIT_POLICY: ", omp_wait_policy_in_use()));
   if (b.optimizers.empty()) {
     const LoadedConfig lc = load_config(a);
     const BenchResult r = bench_training(lc.run, b.warmup, b.steps, MPI_COMM_WORLD);
