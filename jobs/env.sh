@@ -15,8 +15,8 @@
 #   QUOPT_PYTHON=PATH            the Python that runs postprocess/ (default python3 on PATH)
 #
 # With none of them set, the system's packages are used as they are (Debian: scripts/lib.sh lists them).
-# Sets QUOPT (absolute path) and QUOPT_PYTHON; exports OMP_NUM_THREADS from --cpus-per-task and
-# OMP_WAIT_POLICY=passive (unless set).
+# Sets QUOPT (absolute path) and QUOPT_PYTHON; exports OMP_NUM_THREADS from --cpus-per-task. (quopt
+# itself starts libgomp and OpenBLAS with sleeping idle threads: src/app/idle_threads.hpp.)
 
 quopt_env_die() {
   echo "quopt jobs/env.sh: $*" >&2
@@ -96,7 +96,4 @@ quopt_env_setup() {
   # One OpenMP/Kokkos thread per allocated CPU of the task (Slurm sets SLURM_CPUS_PER_TASK only when
   # --cpus-per-task was given; 1 otherwise, which is what a rank-per-core CPU run wants).
   export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-${OMP_NUM_THREADS:-1}}
-  # Idle OpenMP threads sleep instead of spinning while OpenBLAS's threads run a GEMM: with spinning,
-  # two threads were slower than one (docs/benchmarks.md, "Host threads").
-  export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 }

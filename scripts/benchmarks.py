@@ -7,7 +7,7 @@
 Each table of the page sits between `<!-- generated:NAME -->` and `<!-- end:NAME -->`; this script
 replaces exactly those blocks (the prose around them is kept) with what the commands print now, each
 with the command line, the machine's core count and load average, the date and the git revision.
-Sections: throughput, native, optimizers, checkpoint, parallel, quant, torch. `torch` runs only when
+Sections: throughput, native, threads, optimizers, checkpoint, parallel, quant, torch. `torch` runs only when
 named in --only (it needs a virtual environment with CPU PyTorch: tests/reference/bench_vs_torch.py
 --setup makes one); `native` runs when --native-build points at a build configured with
 -DQUOPT_NATIVE=ON. --quick runs fewer steps and rounds (minutes instead of tens of minutes; the
@@ -26,9 +26,10 @@ PAGE = os.path.join(ROOT, "docs", "benchmarks.md")
 MPIRUN = ["mpirun", "--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
 
 
-def run(cmd, env=None):
-    """Runs cmd (a list) from the repository root; returns stdout + stderr, failing loudly."""
-    full_env = dict(os.environ)
+def run(cmd, env=None, unset=()):
+    """Runs cmd (a list) from the repository root with env added and the variables in unset removed;
+    returns stdout + stderr, failing loudly."""
+    full_env = {k: v for k, v in os.environ.items() if k not in unset}
     full_env.update(env or {})
     p = subprocess.run(cmd, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if p.returncode != 0:
@@ -123,6 +124,39 @@ def section_native(a):
         "| model | native / default |", "|---|---|", *rows])
 
 
+# The libraries' own idle-thread behaviour, spelt out (so that quopt does not replace it): libgomp spins
+# 300,000 iterations when OMP_WAIT_POLICY is unset (its env.c), OpenBLAS 2^28 cycles (THREAD_TIMEOUT 28).
+LIBRARY_DEFAULTS = {"OMP_WAIT_POLICY": "active", "GOMP_SPINCOUNT": "300000", "OPENBLAS_THREAD_TIMEOUT": "28"}
+IDLE_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_THREAD_TIMEOUT")
+
+
+def section_threads(a):
+    rounds = 3 if a.quick else a.rounds
+    one = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    two = {"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
+    variants = [("1", one), ("2 quopt", two), ("2 defaults", {**two, **LIBRARY_DEFAULTS})]
+    rows, cmds = [], []
+    for model, sets, steps in BENCH_MODELS:
+        steps = max(1, steps // 2) if a.quick else steps
+        cmd = bench_cmd(os.path.join(a.build, "quopt"), model, sets, steps)
+        cmds += [shown(cmd, env) for _, env in variants]
+        res = {name: [] for name, _ in variants}
+        for i in range(rounds):  # interleaved, the order rotating
+            for name, env in variants[i % 3:] + variants[:i % 3]:
+                res[name].append(parse_bench(run(cmd, env, unset=IDLE_VARS)))
+        speed = lambda v: [r["tok_s"] / o["tok_s"] for r, o in zip(res[v], res["1"])]
+        cpu = [q["tok_cpu_s"] / d["tok_cpu_s"] for q, d in zip(res["2 quopt"], res["2 defaults"])]
+        rows.append(f"| {os.path.basename(model)[:-5]} | {ratio_summary(speed('2 quopt'))} | "
+                    f"{ratio_summary(speed('2 defaults'))} | {ratio_summary(cpu)} |")
+    return "\n".join([
+        "    " + "\n    ".join(cmds), "",
+        f"Median (min-max) over {rounds} interleaved rounds; \"quopt's\" runs leave the idle-thread variables "
+        "unset (quopt sets OMP_WAIT_POLICY=passive, OPENBLAS_THREAD_TIMEOUT=4), \"defaults\" spell out the "
+        "libraries' own values:", "",
+        "| model | tokens/s, 2 threads / 1 thread, quopt's settings | same, the libraries' defaults "
+        "| tokens/CPU-s at 2 threads, quopt's / defaults |", "|---|---|---|---|", *rows])
+
+
 def parse_optimizer_table(out):
     rows = []
     for line in out.splitlines():
@@ -135,30 +169,70 @@ def parse_optimizer_table(out):
     return rows
 
 
+# The study's own batch (inputs/runs/paper-base.toml: 256 sequences of the model's seq_len per step).
+STUDY_SEQUENCES = 256
+
+
+def optimizer_table(cmd, env, tokens, study_tokens):
+    """Runs `quopt bench --optimizers all`; returns markdown rows with the ratio at the bench's batch and
+    the ratio projected to study_tokens per step (see section_optimizers)."""
+    out = run(cmd, env)
+    rows = parse_optimizer_table(out)
+    adamw = next(r for r in rows if r[0] == "adamw")
+    grad_a = float(adamw[3])          # AdamW's gradient share of its own step
+    opt_a = float(adamw[2]) - grad_a  # AdamW's optimizer share
+    k = study_tokens / tokens
+    lines = []
+    for name, _, ratio, grad, pre, root, comm, rest, _, state in rows:
+        opt_x = float(ratio) - float(grad)
+        projected = (k * grad_a + opt_x) / (k * grad_a + opt_a)
+        lines.append(f"| {name} | {float(ratio):.2f} | {projected:.3f} | {float(grad):.2f} | {float(pre):.2f} | "
+                     f"{float(root):.2f} | {float(comm):.2f} | {float(rest):.2f} | {float(state):.2f} MB |")
+    return lines
+
+
 def section_optimizers(a):
-    # The study's settings: every optimizer at its defaults (inputs/optimizers/*.toml are the references'
-    # defaults; Shampoo preconditions every step with 1024-wide blocks), AdamW's whole step the unit.
-    # olmo2-50m runs one 2048-token sequence per step (its [tokens, 100352] head and Shampoo's 98
-    # embedding blocks make a step minutes long at one thread); --quick runs olmo2-small only.
-    models = [("inputs/models/olmo2-small.toml", ["train.batch_size=8", "train.micro_batch_size=8"])]
+    # Every optimizer at its defaults (inputs/optimizers/*.toml are the references' defaults; Shampoo
+    # preconditions every step with 1024-wide blocks, PSGD updates its preconditioner at every step as in
+    # its first 500 steps), AdamW's whole step the unit. The bench runs one 2048-token micro-batch per
+    # step (olmo2-small: 8 x 256, olmo2-50m: 1 x 2048); the study's steps are 256 sequences (65,536
+    # tokens for olmo2-small, 524,288 for olmo2-50m) accumulated over micro-batches, so the gradient's
+    # time grows k-fold while the optimizer's does not: the projected column is
+    # (k grad_AdamW + opt_X) / (k grad_AdamW + opt_AdamW). A direct measurement at the study's batch on
+    # olmo2-small checks the projection (not in --quick). --quick runs olmo2-small only.
+    models = [("inputs/models/olmo2-small.toml", 256, ["train.batch_size=8", "train.micro_batch_size=8"])]
     if not a.quick:
-        models.append(("inputs/models/olmo2-50m.toml", ["train.batch_size=1", "train.micro_batch_size=1"]))
+        models.append(("inputs/models/olmo2-50m.toml", 2048, ["train.batch_size=1", "train.micro_batch_size=1"]))
     env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     quopt = os.path.join(a.build, "quopt")
     parts = []
-    for model, sets in models:
+    head = ("| {} | step / AdamW | at the study's batch (projected) | grad | precond | root | comm | rest "
+            "| state |")
+    for model, seq, sets in models:
         # SOAP refreshes its eigenbases every 10 steps (precondition_frequency): a full run times 10 steps
         # so that its ratio includes one refresh; --quick's single step does not.
         cmd = [quopt, "bench", model, "--optimizers", "all", "--steps", "1" if a.quick else "10", "--warmup", "1"]
         for s_ in sets:
             cmd += ["--set", s_]
-        rows = parse_optimizer_table(run(cmd, env))
-        head = f"| {os.path.basename(model)[:-5]} | step / AdamW | grad | precond | root | comm | rest | state |"
-        lines = [f"    {shown(cmd, env)}", "", head, "|---|---|---|---|---|---|---|---|"]
-        for name, _, ratio, grad, pre, root, comm, rest, _, state in rows:
-            lines.append(f"| {name} | {float(ratio):.2f} | {float(grad):.2f} | {float(pre):.2f} | {float(root):.2f} | "
-                         f"{float(comm):.2f} | {float(rest):.2f} | {float(state):.2f} MB |")
-        parts.append("\n".join(lines))
+        tokens = 2048
+        rows = optimizer_table(cmd, env, tokens, STUDY_SEQUENCES * seq)
+        name = os.path.basename(model)[:-5]
+        parts.append("\n".join([f"    {shown(cmd, env)}", "",
+                                f"{name}: {tokens} tokens per bench step; the study's step is "
+                                f"{STUDY_SEQUENCES * seq:,} tokens.", "", head.format(name),
+                                "|---|---|---|---|---|---|---|---|---|", *rows]))
+    if not a.quick:
+        # Direct: olmo2-small at the study's batch (256 x 256 tokens, micro-batches of 8), one timed step.
+        env2 = {"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
+        cmd = [quopt, "bench", models[0][0], "--optimizers", "all", "--steps", "1", "--warmup", "1",
+               "--set", f"train.batch_size={STUDY_SEQUENCES}", "--set", "train.micro_batch_size=8"]
+        tokens = STUDY_SEQUENCES * 256
+        rows = optimizer_table(cmd, env2, tokens, tokens)
+        parts.append("\n".join([f"    {shown(cmd, env2)}", "",
+                                f"olmo2-small measured at the study's batch ({tokens} tokens per step, 2 threads; "
+                                "the projected column is then the measured ratio again):", "",
+                                head.format("olmo2-small, study batch"), "|---|---|---|---|---|---|---|---|---|",
+                                *rows]))
     return "\n\n".join(parts)
 
 
@@ -211,13 +285,14 @@ def section_torch(a):
 SECTIONS = {
     "throughput": section_throughput,
     "native": section_native,
+    "threads": section_threads,
     "optimizers": section_optimizers,
     "checkpoint": section_checkpoint,
     "parallel": section_parallel,
     "quant": section_quant,
     "torch": section_torch,
 }
-DEFAULT = ["throughput", "native", "optimizers", "checkpoint", "parallel", "quant"]
+DEFAULT = ["throughput", "native", "threads", "optimizers", "checkpoint", "parallel", "quant"]
 
 
 def main():

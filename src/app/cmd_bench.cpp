@@ -2,7 +2,7 @@
 
 #include "app/commands.hpp"
 #include "app/config_loader.hpp"
-#include "app/omp_wait_policy.hpp"
+#include "app/idle_threads.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "kernels/host/threads.hpp"
@@ -12,7 +12,7 @@ namespace quopt::app {
 
 int cmd_bench(const CommonArgs& a, const BenchArgs& b) {
   log_info(cat("host loops: ", kernels::host::host_loops_description(), "; OpenBLAS: ",
-               kernels::host::blas_threads(), " thread(s); OMP_WAIT_POLICY: ", omp_wait_policy_in_use()));
+               kernels::host::blas_threads(), " thread(s); ", idle_thread_settings()));
   if (b.optimizers.empty()) {
     const LoadedConfig lc = load_config(a);
     const BenchResult r = bench_training(lc.run, b.warmup, b.steps, MPI_COMM_WORLD);

@@ -8,7 +8,7 @@
 #include <iostream>
 
 #include "app/commands.hpp"
-#include "app/omp_wait_policy.hpp"
+#include "app/idle_threads.hpp"
 #include "app/signals.hpp"
 #include "core/edit_distance.hpp"
 #include "core/error.hpp"
@@ -60,8 +60,8 @@ std::string unknown_command(const CLI::App& app, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Before anything else: may re-execute quopt with OMP_WAIT_POLICY=passive (app/omp_wait_policy.hpp).
-  quopt::app::ensure_omp_wait_policy(argv);
+  // Before anything else: may re-execute quopt with passive idle threads (app/idle_threads.hpp).
+  quopt::app::ensure_passive_idle_threads(argv);
   // Then, before MPI and Kokkos start (which takes a while): a SIGTERM/SIGUSR1 from now on
   // is caught, never the default "terminate without a checkpoint" (app/signals.hpp).
   quopt::app::install_stop_handlers();

@@ -12,7 +12,7 @@ wall-second of each, quopt's ratio to each with min-max over the rounds, and the
 PyTorch is needed only here. `--venv DIR` (default ~/.cache/quopt-torch-bench) is created with torch
 from PyPI when it lacks it; nothing in the build or the tests uses it.
 
-    python3 tests/reference/bench_vs_torch.py --build build/cpu            # tiny, small, 50m at 1 and 2 threads
+    python3 tests/reference/bench_vs_torch.py --build build/cpu            # 20k, tiny, small, 50m at 1 and 2 threads
     python3 tests/reference/bench_vs_torch.py --build build/cpu --quick    # tiny and small, 1 thread, 3 rounds
 """
 
@@ -77,10 +77,10 @@ def ensure_venv(venv):
     return py
 
 
-def run_quopt(a, model, threads, cores, mb):
+def run_quopt(a, model, threads, cores, batch, mb):
     cmd = ["taskset", "-c", cores, "/usr/bin/time", "-f", "MAXRSS %M", a.quopt, "bench", model,
            "--steps", str(a.steps), "--warmup", str(a.warmup),
-           "--set", f"train.batch_size={a.batch}", "--set", f"train.micro_batch_size={mb}"]
+           "--set", f"train.batch_size={batch}", "--set", f"train.micro_batch_size={mb}"]
     out = subprocess.run(cmd, env=thread_env(threads), capture_output=True, text=True)
     text = out.stdout + out.stderr
     if out.returncode != 0:
@@ -91,10 +91,10 @@ def run_quopt(a, model, threads, cores, mb):
     return {"tok_s": tok_s, "tok_cpu_s": tok_cpu, "rss_mb": rss}
 
 
-def run_torch(a, py, mode, model, threads, cores, mb):
+def run_torch(a, py, mode, model, threads, cores, batch, mb):
     cmd = ["taskset", "-c", cores, "/usr/bin/time", "-f", "MAXRSS %M", str(py), __file__, "--worker", mode,
            "--model", model, "--threads", str(threads), "--steps", str(a.steps), "--warmup", str(a.warmup),
-           "--batch", str(a.batch), "--micro-batch", str(mb)]
+           "--batch", str(batch), "--micro-batch", str(mb)]
     out = subprocess.run(cmd, env=thread_env(threads), capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"torch {mode} failed:\n{out.stdout}{out.stderr[-4000:]}")
@@ -123,7 +123,9 @@ def main():
     p.add_argument("--rounds", type=int, default=0, help="default 5; --quick: 3")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--batch", type=int, default=8, help="sequences per step (quopt's train.batch_size)")
+    p.add_argument("--batch", type=int, default=0,
+                   help="sequences per step (quopt's train.batch_size); 0: 8, or 2048 tokens' worth where that "
+                        "is fewer (one sequence of olmo2-50m), so that a step of the 50M model takes seconds")
     p.add_argument("--micro-batch", type=int, default=0,
                    help="sequences per forward/backward; 0: 2048 tokens' worth (at most --batch), so that "
                         "olmo2-50m's [tokens, 100352] logits fit PyTorch's memory")
@@ -136,28 +138,30 @@ def main():
         return worker(a)
     a.quopt = str(Path(a.build) / "quopt")
     models = a.models or ",".join(f"inputs/models/olmo2-{m}.toml" for m in
-                                  (("tiny", "small") if a.quick else ("tiny", "small", "50m")))
+                                  (("tiny", "small") if a.quick else ("20k", "tiny", "small", "50m")))
     a.threads = a.threads or ("1" if a.quick else "1,2")
     a.rounds = a.rounds or (3 if a.quick else 5)
     py = ensure_venv(Path(a.venv))
     modes = a.modes.split(",")
-    print(f"    python3 {' '.join(sys.argv)}\n\nBatch {a.batch} sequences, micro-batch "
+    print(f"    python3 {' '.join(sys.argv)}\n\nBatch {a.batch or 'auto (8 sequences, at most 2048 tokens)'} sequences, micro-batch "
           f"{a.micro_batch or 'auto (2048 tokens)'}, {a.steps} timed steps after {a.warmup}, {a.rounds} rounds; "
           f"load average {os.getloadavg()[0]:.1f}.\n")
-    print("| model | threads | quopt tok/CPU-s | eager | compile | quopt/eager (CPU) | quopt/compile (CPU) "
-          "| quopt/compile (wall) | peak RSS quopt/eager |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | tokens/step | threads | quopt tok/CPU-s | eager | compile | quopt/eager (CPU) "
+          "| quopt/compile (CPU) | quopt/compile (wall) | peak RSS quopt/eager |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    scaling = []  # (model, threads, {mode: median tokens/s})
     for model in models.split(","):
         seq = tomllib.loads(Path(model).read_text())["model"].get("seq_len", 64)
-        mb = a.micro_batch or min(a.batch, max(1, 2048 // seq))
+        batch = a.batch or min(8, max(1, 2048 // seq))
+        mb = a.micro_batch or min(batch, max(1, 2048 // seq))
         for threads in (int(t) for t in a.threads.split(",")):
             cores = "0" if threads == 1 else f"0-{threads - 1}"
             res = {m: [] for m in modes}
             for r in range(a.rounds):
                 order = modes[r % len(modes):] + modes[:r % len(modes)]
                 for m in order:
-                    res[m].append(run_quopt(a, model, threads, cores, mb) if m == "quopt"
-                                  else run_torch(a, py, m, model, threads, cores, mb))
+                    res[m].append(run_quopt(a, model, threads, cores, batch, mb) if m == "quopt"
+                                  else run_torch(a, py, m, model, threads, cores, batch, mb))
 
             def col(m, key="tok_cpu_s"):
                 return f"{statistics.median(x[key] for x in res[m]):.4g}" if m in res else "-"
@@ -170,8 +174,21 @@ def main():
             rss = "-"
             if "quopt" in res and "eager" in res:
                 rss = spread([q["rss_mb"] / t["rss_mb"] for q, t in zip(res["quopt"], res["eager"])])
-            print(f"| {Path(model).stem} | {threads} | {col('quopt')} | {col('eager')} | {col('compile')} | "
+            scaling.append((Path(model).stem, threads,
+                            {m: statistics.median(x["tok_s"] for x in res[m]) for m in res}))
+            print(f"| {Path(model).stem} | {batch * seq} | {threads} | {col('quopt')} | {col('eager')} | {col('compile')} | "
                   f"{ratio('eager')} | {ratio('compile')} | {ratio('compile', 'tok_s')} | {rss} |", flush=True)
+
+
+    one = {(m, tuple(sorted(r))): r for m, t, r in scaling if t == 1}
+    rows = [(m, t, r, one.get((m, tuple(sorted(r))))) for m, t, r in scaling if t != 1]
+    if any(base for *_, base in rows):
+        print("\nWall-clock tokens/s at T threads over the same program's at 1 thread (medians over the rounds):\n")
+        print("| model | threads | " + " | ".join(modes) + " |")
+        print("|---|---|" + "---|" * len(modes))
+        for m, t, r, base in rows:
+            if base:
+                print(f"| {m} | {t} | " + " | ".join(f"{r[k] / base[k]:.2f}" for k in modes) + " |")
 
 
 if __name__ == "__main__":
