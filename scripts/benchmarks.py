@@ -7,9 +7,9 @@
 Each table of the page sits between `<!-- generated:NAME -->` and `<!-- end:NAME -->`; this script
 replaces exactly those blocks (the prose around them is kept) with what the commands print now, each
 with the command line, the machine's core count and load average, the date and the git revision.
-Sections: throughput, native, threads, optimizers, checkpoint, parallel, quant, torch. `torch` runs only when
-named in --only (it needs a virtual environment with CPU PyTorch: tests/reference/bench_vs_torch.py
---setup makes one); `native` runs when --native-build points at a build configured with
+Sections: throughput, native, threads, optimizers, checkpoint, parallel, quant, torch, torch_gemm. `torch` and
+`torch_gemm` run only when named in --only (they need PyTorch: tests/reference/bench_vs_torch.py creates its
+own virtual environment, --venv); `native` runs when --native-build points at a build configured with
 -DQUOPT_NATIVE=ON. --quick runs fewer steps and rounds (minutes instead of tens of minutes; the
 ratios are noisier). Run it from the repository root on a machine that is otherwise idle.
 """
@@ -282,6 +282,13 @@ def section_torch(a):
     return run(cmd).strip()
 
 
+def section_torch_gemm(a):
+    models = "inputs/models/olmo2-small.toml" + ("" if a.quick else ",inputs/models/olmo2-50m.toml")
+    cmd = [sys.executable, "tests/reference/bench_vs_torch.py", "--build", a.build, "--gemm", "--models", models,
+           "--threads", "1" if a.quick else "1,2", "--rounds", "3" if a.quick else str(a.rounds)]
+    return f"    {shown(cmd)}\n\n" + run(cmd).strip().split("\n\n", 1)[-1]
+
+
 SECTIONS = {
     "throughput": section_throughput,
     "native": section_native,
@@ -291,6 +298,7 @@ SECTIONS = {
     "parallel": section_parallel,
     "quant": section_quant,
     "torch": section_torch,
+    "torch_gemm": section_torch_gemm,
 }
 DEFAULT = ["throughput", "native", "threads", "optimizers", "checkpoint", "parallel", "quant"]
 

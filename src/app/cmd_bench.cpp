@@ -17,6 +17,7 @@ int cmd_bench(const CommonArgs& a, const BenchArgs& b) {
     const LoadedConfig lc = load_config(a);
     const BenchResult r = bench_training(lc.run, b.warmup, b.steps, MPI_COMM_WORLD);
     log_info(describe(r, lc.run));
+    if (b.gemm_shapes) log_info(describe_gemm_shapes(r));
     return 0;
   }
   std::vector<std::string> names = b.optimizers;

@@ -32,6 +32,7 @@ struct BenchArgs {
   std::int64_t steps = 5;
   std::int64_t warmup = 1;
   std::vector<std::string> optimizers;  // --optimizers: compare these ("all": the six)
+  bool gemm_shapes = false;              // --gemm-shapes: also print each GEMM shape's bare sgemm rate
 };
 int cmd_bench(const CommonArgs& a, const BenchArgs& b);
 // Which weights of a run ptq and eval take (--step), and the protocol that chose them; recorded with

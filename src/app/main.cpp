@@ -101,6 +101,9 @@ int main(int argc, char** argv) {
       "--optimizers", bench_args.optimizers,
       "compare the step time of these optimizers (or: all) as ratios to AdamW; under mpirun the "
       "optimizers shard their work over the ranks");
+  c_bench->add_flag("--gemm-shapes", bench_args.gemm_shapes,
+                    "also print every GEMM shape of the step with its bare cblas_sgemm rate, one line each: "
+                    "gemm M N K BATCH TRANS_A TRANS_B CALLS GFLOP/s (row-major)");
 
   quopt::app::CommonArgs ptq, eval, analyze;
   std::string run_dir, eval_scheme;

@@ -18,9 +18,9 @@ namespace quopt {
 
 namespace {
 
-// Times cblas_sgemm on every recorded shape, as many calls as training made; returns GFLOP/s.
-double bare_sgemm_rate(const std::vector<std::pair<kernels::GemmShape, std::int64_t>>& shapes) {
-  double flops = 0.0, seconds = 0.0;
+// Times cblas_sgemm on every recorded shape, as many calls as training made; returns each shape's rate.
+std::vector<GemmShapeRate> bare_sgemm_rates(const std::vector<std::pair<kernels::GemmShape, std::int64_t>>& shapes) {
+  std::vector<GemmShapeRate> out;
   Rng rng(99, 1);
   for (const auto& [s, count] : shapes) {
     const std::int64_t am = s.trans_a ? s.k : s.m, an = s.trans_a ? s.m : s.k;
@@ -38,8 +38,20 @@ double bare_sgemm_rate(const std::vector<std::pair<kernels::GemmShape, std::int6
                     static_cast<int>(s.k), 1.0f, a.data() + i * am * an, static_cast<int>(an),
                     b.data() + i * bm * bn, static_cast<int>(bn), 0.0f, c.data() + i * s.m * s.n,
                     static_cast<int>(s.n));
-    seconds += wall_seconds() - t0;
-    flops += 2.0 * static_cast<double>(s.m * s.n * s.k * s.batch * count);
+    const double seconds = wall_seconds() - t0;
+    const double flops = 2.0 * static_cast<double>(s.m * s.n * s.k * s.batch * count);
+    out.push_back({s, count, seconds > 0 ? flops / seconds * 1e-9 : 0.0});
+  }
+  return out;
+}
+
+// The rate of all shapes together: total flops over total time.
+double aggregate_rate(const std::vector<GemmShapeRate>& rates) {
+  double flops = 0.0, seconds = 0.0;
+  for (const auto& r : rates) {
+    const double f = 2.0 * static_cast<double>(r.shape.m * r.shape.n * r.shape.k * r.shape.batch * r.calls);
+    flops += f;
+    if (r.bare_gflops_rate > 0) seconds += f / (r.bare_gflops_rate * 1e9);
   }
   return seconds > 0 ? flops / seconds * 1e-9 : 0.0;
 }
@@ -107,7 +119,8 @@ BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64
   r.gemm_gflops_rate = g.seconds > 0 ? g.flops / g.seconds * 1e-9 : 0.0;
   r.gemm_calls = g.calls;
   r.gemm_shapes = static_cast<std::int64_t>(shapes.size());
-  r.bare_gflops_rate = gpu ? 0.0 : bare_sgemm_rate(shapes);
+  if (!gpu) r.shape_rates = bare_sgemm_rates(shapes);
+  r.bare_gflops_rate = aggregate_rate(r.shape_rates);
   r.device = gpu ? kernels::cuda_device_name() + " (" + cfg.train.precision + ")" : "host";
   const OptimizerReport after = opt->report();
   const double n = static_cast<double>(steps);
@@ -150,6 +163,19 @@ std::string describe(const BenchResult& r, const RunConfig& cfg) {
       static_cast<long long>(r.gemm_calls), static_cast<long long>(r.gemm_shapes), r.bare_gflops_rate,
       r.bare_gflops_rate > 0 ? r.gemm_gflops_rate / r.bare_gflops_rate : 0.0);
   return buf;
+}
+
+std::string describe_gemm_shapes(const BenchResult& r) {
+  std::string out;
+  char buf[256];
+  for (const auto& g : r.shape_rates) {
+    std::snprintf(buf, sizeof buf, "gemm %lld %lld %lld %lld %d %d %lld %.3f\n", static_cast<long long>(g.shape.m),
+                  static_cast<long long>(g.shape.n), static_cast<long long>(g.shape.k),
+                  static_cast<long long>(g.shape.batch), g.shape.trans_a ? 1 : 0, g.shape.trans_b ? 1 : 0,
+                  static_cast<long long>(g.calls), g.bare_gflops_rate);
+    out += buf;
+  }
+  return out;
 }
 
 std::string describe_optimizer_table(const std::vector<std::pair<std::string, BenchResult>>& rows,

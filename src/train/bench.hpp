@@ -10,8 +10,16 @@
 #include <vector>
 
 #include "io/run_config.hpp"
+#include "kernels/ops.hpp"
 
 namespace quopt {
+
+// One GEMM shape of the training step with its bare cblas_sgemm rate (bench_training).
+struct GemmShapeRate {
+  kernels::GemmShape shape;
+  std::int64_t calls = 0;  // per timed run of the step's shapes (all timed steps)
+  double bare_gflops_rate = 0.0;
+};
 
 struct BenchResult {
   std::int64_t steps = 0, tokens_per_step = 0;
@@ -23,6 +31,7 @@ struct BenchResult {
   double gemm_gflops_rate = 0.0;  // achieved inside training
   double bare_gflops_rate = 0.0;  // cblas_sgemm on the same shapes, same call counts
   std::int64_t gemm_shapes = 0, gemm_calls = 0;
+  std::vector<GemmShapeRate> shape_rates;  // host only: each shape's bare rate
   // Split of the step: forward + backward, and the optimizer step with its own report
   // (preconditioner statistics, root/eigen work, communication, the rest), per step.
   double grad_seconds = 0.0, optimizer_seconds = 0.0;
@@ -36,6 +45,9 @@ struct BenchResult {
 BenchResult bench_training(const RunConfig& cfg, std::int64_t warmup, std::int64_t steps,
                            MPI_Comm comm = MPI_COMM_SELF);
 std::string describe(const BenchResult& r, const RunConfig& cfg);
+// One line per GEMM shape: "gemm m n k batch trans_a trans_b calls GFLOP/s" (row-major; quopt bench
+// --gemm-shapes), the input of tests/reference/bench_vs_torch.py --gemm.
+std::string describe_gemm_shapes(const BenchResult& r);
 // One line per optimizer: step time and its parts as ratios to AdamW's step time.
 std::string describe_optimizer_table(const std::vector<std::pair<std::string, BenchResult>>& rows, int ranks);
 

@@ -14,6 +14,12 @@ from PyPI when it lacks it; nothing in the build or the tests uses it.
 
     python3 tests/reference/bench_vs_torch.py --build build/cpu            # 20k, tiny, small, 50m at 1 and 2 threads
     python3 tests/reference/bench_vs_torch.py --build build/cpu --quick    # tiny and small, 1 thread, 3 rounds
+    python3 tests/reference/bench_vs_torch.py --build build/cpu --gemm     # the step's GEMMs alone: OpenBLAS vs torch's BLAS
+
+--gemm compares the BLAS libraries themselves: `quopt bench --gemm-shapes` times cblas_sgemm (OpenBLAS)
+on every GEMM shape of the model's training step, as many calls as the step makes, and a PyTorch
+process times torch.matmul (its BLAS: MKL in the x86 wheels) on the same shapes and counts; the two
+alternate over the rounds and the ratio is of the aggregate rates (all flops over all time).
 """
 
 import argparse
@@ -67,6 +73,68 @@ def worker(args):
                       "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
+def gemm_worker(args):
+    """Times torch.matmul on the shapes of args.shapes (JSON list of [m, n, k, batch, ta, tb, calls])."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    flops = seconds = 0.0
+    for m, n, k, b, ta, tb, calls in json.loads(Path(args.shapes).read_text()):
+        a = torch.rand(b, k, m) - 0.5 if ta else torch.rand(b, m, k) - 0.5
+        w = torch.rand(b, n, k) - 0.5 if tb else torch.rand(b, k, n) - 0.5
+        a, w = (a.transpose(1, 2) if ta else a), (w.transpose(1, 2) if tb else w)
+        c = torch.empty(b, m, n)
+        torch.bmm(a, w, out=c)  # untimed first call
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            torch.bmm(a, w, out=c)
+        seconds += time.perf_counter() - t0
+        flops += 2.0 * m * n * k * b * calls
+    blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    print(json.dumps({"gflops": flops / seconds * 1e-9, "blas": blas.group(1) if blas else "unknown"}))
+
+
+def run_gemm(a, py, model, threads, cores, batch, mb, shapes_file):
+    """One quopt --gemm-shapes run and one torch run on its shapes: (OpenBLAS bare, in-training, torch)."""
+    cmd = ["taskset", "-c", cores, a.quopt, "bench", model, "--steps", "1", "--warmup", "1", "--gemm-shapes",
+           "--set", f"train.batch_size={batch}", "--set", f"train.micro_batch_size={mb}"]
+    out = subprocess.run(cmd, env=thread_env(threads), capture_output=True, text=True)
+    text = out.stdout + out.stderr
+    if out.returncode != 0:
+        raise SystemExit(f"quopt bench failed:\n{text}")
+    shapes = [[int(x) for x in ln.split()[1:8]] for ln in text.splitlines() if ln.startswith("gemm ")]
+    bare = float(re.search(r"bare cblas_sgemm, same shapes and call counts: ([0-9.]+)", text).group(1))
+    inside = float(re.search(r"([0-9.]+) GFLOP/s over \d+ calls", text).group(1))
+    Path(shapes_file).write_text(json.dumps(shapes))
+    tcmd = ["taskset", "-c", cores, str(py), __file__, "--worker", "gemm", "--shapes", shapes_file,
+            "--threads", str(threads)]
+    tout = subprocess.run(tcmd, env=thread_env(threads), capture_output=True, text=True)
+    if tout.returncode != 0:
+        raise SystemExit(f"torch gemm failed:\n{tout.stdout}{tout.stderr[-4000:]}")
+    r = json.loads([ln for ln in tout.stdout.splitlines() if ln.startswith("{")][-1])
+    return bare, inside, r["gflops"], r["blas"]
+
+
+def gemm_main(a, py, models):
+    import tempfile
+
+    print("| model | threads | OpenBLAS, bare (GFLOP/s) | OpenBLAS inside quopt's step | torch.matmul "
+          "| torch / OpenBLAS bare |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in models.split(","):
+            seq = tomllib.loads(Path(model).read_text())["model"].get("seq_len", 64)
+            batch = a.batch or min(8, max(1, 2048 // seq))
+            mb = a.micro_batch or min(batch, max(1, 2048 // seq))
+            for threads in (int(t) for t in a.threads.split(",")):
+                cores = "0" if threads == 1 else f"0-{threads - 1}"
+                res = [run_gemm(a, py, model, threads, cores, batch, mb, f"{tmp}/shapes.json")
+                       for _ in range(a.rounds)]
+                med = lambda i: statistics.median(x[i] for x in res)
+                print(f"| {Path(model).stem} | {threads} | {med(0):.1f} | {med(1):.1f} | {med(2):.1f} ({res[0][3]}) | "
+                      f"{spread([x[2] / x[0] for x in res])} |", flush=True)
+
+
 def ensure_venv(venv):
     py = venv / "bin" / "python3"
     if not py.exists():
@@ -115,7 +183,9 @@ def spread(xs):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--worker", choices=["eager", "compile"], help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=["eager", "compile", "gemm"], help=argparse.SUPPRESS)
+    p.add_argument("--shapes", help=argparse.SUPPRESS)
+    p.add_argument("--gemm", action="store_true", help="compare the BLAS libraries on the step's GEMM shapes")
     p.add_argument("--model", help=argparse.SUPPRESS)
     p.add_argument("--build", default="build/cpu", help="quopt's build directory")
     p.add_argument("--models", default="")
@@ -135,13 +205,15 @@ def main():
     a = p.parse_args()
     if a.worker:
         a.threads = int(a.threads)
-        return worker(a)
+        return gemm_worker(a) if a.worker == "gemm" else worker(a)
     a.quopt = str(Path(a.build) / "quopt")
     models = a.models or ",".join(f"inputs/models/olmo2-{m}.toml" for m in
                                   (("tiny", "small") if a.quick else ("20k", "tiny", "small", "50m")))
     a.threads = a.threads or ("1" if a.quick else "1,2")
     a.rounds = a.rounds or (3 if a.quick else 5)
     py = ensure_venv(Path(a.venv))
+    if a.gemm:
+        return gemm_main(a, py, models)
     modes = a.modes.split(",")
     print(f"    python3 {' '.join(sys.argv)}\n\nBatch {a.batch or 'auto (8 sequences, at most 2048 tokens)'} sequences, micro-batch "
           f"{a.micro_batch or 'auto (2048 tokens)'}, {a.steps} timed steps after {a.warmup}, {a.rounds} rounds; "
