@@ -115,6 +115,16 @@ def run_gemm(a, py, model, threads, cores, batch, mb, shapes_file):
     return bare, inside, r["gflops"], r["blas"]
 
 
+def cases(a, models):
+    """(model file, tokens per step, batch, micro-batch, threads, cores) of each row, in table order."""
+    for model in models.split(","):
+        seq = tomllib.loads(Path(model).read_text())["model"].get("seq_len", 64)
+        batch = a.batch or min(8, max(1, 2048 // seq))
+        mb = a.micro_batch or min(batch, max(1, 2048 // seq))
+        for threads in (int(t) for t in a.threads.split(",")):
+            yield model, batch * seq, batch, mb, threads, "0" if threads == 1 else f"0-{threads - 1}"
+
+
 def gemm_main(a, py, models):
     import tempfile
 
@@ -122,17 +132,11 @@ def gemm_main(a, py, models):
           "| torch / OpenBLAS bare |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        for model in models.split(","):
-            seq = tomllib.loads(Path(model).read_text())["model"].get("seq_len", 64)
-            batch = a.batch or min(8, max(1, 2048 // seq))
-            mb = a.micro_batch or min(batch, max(1, 2048 // seq))
-            for threads in (int(t) for t in a.threads.split(",")):
-                cores = "0" if threads == 1 else f"0-{threads - 1}"
-                res = [run_gemm(a, py, model, threads, cores, batch, mb, f"{tmp}/shapes.json")
-                       for _ in range(a.rounds)]
-                med = lambda i: statistics.median(x[i] for x in res)
-                print(f"| {Path(model).stem} | {threads} | {med(0):.1f} | {med(1):.1f} | {med(2):.1f} ({res[0][3]}) | "
-                      f"{spread([x[2] / x[0] for x in res])} |", flush=True)
+        for model, _, batch, mb, threads, cores in cases(a, models):
+            res = [run_gemm(a, py, model, threads, cores, batch, mb, f"{tmp}/shapes.json") for _ in range(a.rounds)]
+            med = lambda i: statistics.median(x[i] for x in res)
+            print(f"| {Path(model).stem} | {threads} | {med(0):.1f} | {med(1):.1f} | {med(2):.1f} ({res[0][3]}) | "
+                  f"{spread([x[2] / x[0] for x in res])} |", flush=True)
 
 
 def ensure_venv(venv):
@@ -222,45 +226,37 @@ def main():
           "| quopt/compile (CPU) | quopt/compile (wall) | peak RSS quopt/eager |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     scaling = []  # (model, threads, {mode: median tokens/s})
-    for model in models.split(","):
-        seq = tomllib.loads(Path(model).read_text())["model"].get("seq_len", 64)
-        batch = a.batch or min(8, max(1, 2048 // seq))
-        mb = a.micro_batch or min(batch, max(1, 2048 // seq))
-        for threads in (int(t) for t in a.threads.split(",")):
-            cores = "0" if threads == 1 else f"0-{threads - 1}"
-            res = {m: [] for m in modes}
-            for r in range(a.rounds):
-                order = modes[r % len(modes):] + modes[:r % len(modes)]
-                for m in order:
-                    res[m].append(run_quopt(a, model, threads, cores, batch, mb) if m == "quopt"
-                                  else run_torch(a, py, m, model, threads, cores, batch, mb))
+    for model, tokens, batch, mb, threads, cores in cases(a, models):
+        res = {m: [] for m in modes}
+        for r in range(a.rounds):
+            order = modes[r % len(modes):] + modes[:r % len(modes)]
+            for m in order:
+                res[m].append(run_quopt(a, model, threads, cores, batch, mb) if m == "quopt"
+                              else run_torch(a, py, m, model, threads, cores, batch, mb))
 
-            def col(m, key="tok_cpu_s"):
-                return f"{statistics.median(x[key] for x in res[m]):.4g}" if m in res else "-"
+        def col(m, key="tok_cpu_s"):
+            return f"{statistics.median(x[key] for x in res[m]):.4g}" if m in res else "-"
 
-            def ratio(m, key="tok_cpu_s"):
-                if m not in res or "quopt" not in res:
-                    return "-"
-                return spread([q[key] / t[key] for q, t in zip(res["quopt"], res[m])])
+        def ratio(m, key="tok_cpu_s"):
+            if m not in res or "quopt" not in res:
+                return "-"
+            return spread([q[key] / t[key] for q, t in zip(res["quopt"], res[m])])
 
-            rss = "-"
-            if "quopt" in res and "eager" in res:
-                rss = spread([q["rss_mb"] / t["rss_mb"] for q, t in zip(res["quopt"], res["eager"])])
-            scaling.append((Path(model).stem, threads,
-                            {m: statistics.median(x["tok_s"] for x in res[m]) for m in res}))
-            print(f"| {Path(model).stem} | {batch * seq} | {threads} | {col('quopt')} | {col('eager')} | {col('compile')} | "
-                  f"{ratio('eager')} | {ratio('compile')} | {ratio('compile', 'tok_s')} | {rss} |", flush=True)
+        rss = "-"
+        if "quopt" in res and "eager" in res:
+            rss = spread([q["rss_mb"] / t["rss_mb"] for q, t in zip(res["quopt"], res["eager"])])
+        scaling.append((Path(model).stem, threads, {m: statistics.median(x["tok_s"] for x in res[m]) for m in res}))
+        print(f"| {Path(model).stem} | {tokens} | {threads} | {col('quopt')} | {col('eager')} | {col('compile')} | "
+              f"{ratio('eager')} | {ratio('compile')} | {ratio('compile', 'tok_s')} | {rss} |", flush=True)
 
-
-    one = {(m, tuple(sorted(r))): r for m, t, r in scaling if t == 1}
-    rows = [(m, t, r, one.get((m, tuple(sorted(r))))) for m, t, r in scaling if t != 1]
-    if any(base for *_, base in rows):
+    one = {m: r for m, t, r in scaling if t == 1}
+    rows = [(m, t, r, one[m]) for m, t, r in scaling if t != 1 and m in one]
+    if rows:
         print("\nWall-clock tokens/s at T threads over the same program's at 1 thread (medians over the rounds):\n")
         print("| model | threads | " + " | ".join(modes) + " |")
         print("|---|---|" + "---|" * len(modes))
         for m, t, r, base in rows:
-            if base:
-                print(f"| {m} | {t} | " + " | ".join(f"{r[k] / base[k]:.2f}" for k in modes) + " |")
+            print(f"| {m} | {t} | " + " | ".join(f"{r[k] / base[k]:.2f}" for k in modes) + " |")
 
 
 if __name__ == "__main__":
