@@ -219,7 +219,7 @@ def main():
     if a.gemm:
         return gemm_main(a, py, models)
     modes = a.modes.split(",")
-    print(f"    python3 {' '.join(sys.argv)}\n\nBatch {a.batch or 'auto (8 sequences, at most 2048 tokens)'} sequences, micro-batch "
+    print(f"    python3 {' '.join(sys.argv)}\n\nBatch {f'{a.batch} sequences,' if a.batch else 'auto (8 sequences, at most 2048 tokens),'} micro-batch "
           f"{a.micro_batch or 'auto (2048 tokens)'}, {a.steps} timed steps after {a.warmup}, {a.rounds} rounds; "
           f"load average {os.getloadavg()[0]:.1f}.\n")
     print("| model | tokens/step | threads | quopt tok/CPU-s | eager | compile | quopt/eager (CPU) "
