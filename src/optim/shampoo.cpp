@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <optional>
 
 #include "core/error.hpp"
 #include "core/timer.hpp"
+#include "kernels/host/host_policy.hpp"
+#include "kernels/host/threads.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/optim_ops.hpp"
 #include "optim/matrix_functions.hpp"
@@ -238,13 +241,9 @@ Shampoo::Shampoo(const OptimizerConfig& cfg, const ShampooOptions& opt, Paramete
   }
 }
 
-void Shampoo::compute_direction(BlockState& s, const Tensor& grad, const Tensor& weight, Tensor& out,
-                                std::int64_t t) {
+void Shampoo::update_statistics(BlockState& s, const Tensor& grad) {
   const std::int64_t n = grad.numel();
-  const double td = static_cast<double>(t);
-
-  // 1. Statistics: factor matrices and the grafting second moment.
-  double t0 = wall_seconds();
+  const double t0 = wall_seconds();
   const double w = opt_.beta2 == 1.0 ? 1.0 : 1.0 - opt_.beta2;  // weighting_factor of the reference
   if (s.block.order == 2) {
     kernels::matmul(grad, false, grad, true, s.factors[0], w, opt_.beta2);  // L = beta2 L + w G G^T
@@ -260,26 +259,81 @@ void Shampoo::compute_direction(BlockState& s, const Tensor& grad, const Tensor&
       kernels::ema(s.grafting, grad, opt_.grafting_beta2, 1.0 - opt_.grafting_beta2, true);
   }
   stats_.precond_seconds += wall_seconds() - t0;
+}
 
-  // 2. Root inverses (amortized): as _group_step_body's perform_amortized_computation.
+void Shampoo::compute_roots(const std::vector<std::size_t>& blocks, std::int64_t t) {
+  // Root inverses (amortized): as _group_step_body's perform_amortized_computation.
   const std::int64_t f = opt_.precondition_frequency;
-  if ((t % f == 0 && t > start_) || t == start_) {
-    t0 = wall_seconds();
-    const double bc2 = opt_.use_bias_correction && opt_.beta2 < 1.0 ? 1.0 - std::pow(opt_.beta2, td) : 1.0;
-    for (std::size_t k = 0; k < s.factors.size(); ++k) {
-      Tensor a = s.factors[k].clone();
-      if (bc2 != 1.0) kernels::scale(a, 1.0 / bc2);
-      const RootResult r = opt_.root_method == RootMethod::Eigen
-                               ? inverse_root_eigen(a, s.roots[k], opt_.epsilon, opt_.retry_fp64)
-                               : inverse_root_newton(a, static_cast<int>(s.roots[k]), opt_.epsilon,
-                                                     opt_.newton_max_iterations, opt_.newton_tolerance);
-      if (r.ok)
-        s.inv_roots[k].copy_from(r.root);
-      else
-        ++stats_.failed_roots;  // keep the previous root, as the reference (it logs a warning and continues)
-    }
+  if (!((t % f == 0 && t > start_) || t == start_)) return;
+  const double t0 = wall_seconds();
+  const double bc2 =
+      opt_.use_bias_correction && opt_.beta2 < 1.0 ? 1.0 - std::pow(opt_.beta2, static_cast<double>(t)) : 1.0;
+  struct Job {
+    BlockState* s;
+    std::size_t k;
+    std::int64_t n;
+  };
+  std::vector<Job> jobs;
+  for (std::size_t i : blocks)
+    for (std::size_t k = 0; k < blocks_[i].factors.size(); ++k)
+      jobs.push_back({&blocks_[i], k, blocks_[i].factors[k].dim(0)});
+  const auto one = [&](const Job& j) {
+    Tensor a = j.s->factors[j.k].clone();
+    if (bc2 != 1.0) kernels::scale(a, 1.0 / bc2);
+    const RootResult r = opt_.root_method == RootMethod::Eigen
+                             ? inverse_root_eigen(a, j.s->roots[j.k], opt_.epsilon, opt_.retry_fp64)
+                             : inverse_root_newton(a, static_cast<int>(j.s->roots[j.k]), opt_.epsilon,
+                                                   opt_.newton_max_iterations, opt_.newton_tolerance);
+    if (r.ok) j.s->inv_roots[j.k].copy_from(r.root);
+    return r.ok;  // false: keep the previous root, as the reference (it logs a warning and continues)
+  };
+  // Spread over threads when the O(n^3) work is worth a fork/join: at least that of one 128 x 128
+  // eigendecomposition (about a millisecond) in all (quopt choice).
+  double work = 0.0;
+  for (const Job& j : jobs) work += static_cast<double>(j.n) * static_cast<double>(j.n) * static_cast<double>(j.n);
+  const int threads = kernels::host::host_threads();
+  const bool host = dev_ == Device::Host;
+  if (!host || threads <= 1 || jobs.size() <= 1 || work < 128.0 * 128.0 * 128.0) {
+    for (const Job& j : jobs)
+      if (!one(j)) ++stats_.failed_roots;
     stats_.root_seconds += wall_seconds() - t0;
+    return;
   }
+  // Largest factors first, dealt round-robin so that each thread's contiguous share of the static
+  // schedule gets a similar amount of O(n^3) work.
+  std::stable_sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) { return a.n > b.n; });
+  std::vector<Job> dealt;
+  dealt.reserve(jobs.size());
+  const std::size_t T = static_cast<std::size_t>(threads);
+  for (std::size_t r = 0; r < T; ++r)
+    for (std::size_t i = r; i < jobs.size(); i += T) dealt.push_back(jobs[i]);
+  std::vector<char> ok(dealt.size(), 1);
+  std::vector<std::exception_ptr> errors(dealt.size());
+  {
+    const kernels::host::SingleThreadedBlas one_blas_thread_per_root(true);
+    kernels::host::host_for(
+        "quopt::shampoo::roots", static_cast<std::int64_t>(dealt.size()),
+        [&](std::int64_t i) {
+          const auto u = static_cast<std::size_t>(i);
+          try {
+            ok[u] = one(dealt[u]) ? 1 : 0;
+          } catch (...) {
+            errors[u] = std::current_exception();
+          }
+        },
+        kernels::host::kParallelWork);
+  }
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  for (char o : ok)
+    if (!o) ++stats_.failed_roots;
+  stats_.root_seconds += wall_seconds() - t0;
+}
+
+void Shampoo::compute_direction(BlockState& s, const Tensor& grad, const Tensor& weight, Tensor& out,
+                                std::int64_t t) {
+  const std::int64_t n = grad.numel();
+  const double td = static_cast<double>(t);
 
   // 3. Filtered gradient Gb (EMA with bias correction).
   Tensor gbar = grad;
@@ -339,8 +393,16 @@ void Shampoo::step(ParameterSet& params, double lr) {
   const double before = stats_.precond_seconds + stats_.root_seconds + stats_.comm_seconds;
   const std::vector<Parameter*> ps = checked_params("shampoo", params, names_, shapes_);
   ++steps_;
+  std::vector<std::size_t> mine;
   for (std::size_t i = 0; i < blocks_.size(); ++i) {
     if (!plan_.mine(i)) continue;
+    mine.push_back(i);
+    Tensor g = Tensor::empty(blocks_[i].block.shape(), DType::F32, dev_);
+    copy_block_out(ps[blocks_[i].param]->grad, blocks_[i].block, g);
+    update_statistics(blocks_[i], g);
+  }
+  compute_roots(mine, steps_);
+  for (std::size_t i : mine) {
     BlockState& s = blocks_[i];
     const Parameter& p = *ps[s.param];
     Tensor g = Tensor::empty(s.block.shape(), DType::F32, dev_);

@@ -91,8 +91,15 @@ class Shampoo : public Optimizer {
     std::vector<Tensor> factors, inv_roots;  // owner only
     Tensor filtered, grafting, momentum;     // owner only (when enabled)
   };
+  // One step of a block, in three parts: the statistics (factor matrices, grafting moment), the root
+  // inverses where due (compute_roots, for all of this rank's blocks at once), the direction.
+  void update_statistics(BlockState& s, const Tensor& grad);
   void compute_direction(BlockState& s, const Tensor& grad, const Tensor& weight, Tensor& out,
                          std::int64_t t);
+  // Root inverses of every factor of the given blocks (step t). On the host with more than one thread
+  // the factors are spread over the threads, each computed single-threaded, so the roots are the same
+  // bits whatever the thread count.
+  void compute_roots(const std::vector<std::size_t>& blocks, std::int64_t t);
 
   OptimizerConfig cfg_;
   ShampooOptions opt_;

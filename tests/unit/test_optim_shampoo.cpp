@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cblas.h>
+
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -14,6 +17,7 @@
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "kernels/host/host_policy.hpp"
 #include "io/config.hpp"
 #include "io/run_config.hpp"
 #include "model/olmo2.hpp"
@@ -353,6 +357,47 @@ TEST(Shampoo, FailedRootRetriesInFp64ThenKeepsThePreviousRoot) {
   EXPECT_EQ(sh.report().failed_roots, 3);
   for (const char* n : {"block.00/w#0,0/inv_root_0", "block.00/w#0,0/inv_root_1"})
     for (double v : state_mat(sh, n)) EXPECT_TRUE(std::isfinite(v)) << n;
+}
+
+// The roots of a step's blocks are spread over the host threads when they are large (compute_roots):
+// every state tensor and the updated weights must be the same bits at 1, 2 and 3 threads.
+TEST(Shampoo, RootsAreBitwiseTheSameAtAnyThreadCount) {
+#ifdef QUOPT_HOST_LOOPS_OPENMP
+  const auto run = [](int threads) {
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+    ParameterSet ps;
+    ps.add("block.00/w", ParamRole::Hidden, {160, 144}, DType::F32);
+    ps.add("block.01/w", ParamRole::Hidden, {96, 200}, DType::F32);
+    ShampooOptions o;
+    o.merge_dims = false;
+    Shampoo sh(base_cfg(0.0, {}), o, ps);
+    Rng rng(21, 3);
+    for (int step = 0; step < 2; ++step) {
+      for (const char* n : {"block.00/w", "block.01/w"}) fill_normal(ps.get(n).grad, rng);
+      sh.step(ps, 0.01);
+    }
+    std::vector<Tensor> out;
+    for (auto& [name, t] : sh.state()) out.push_back(t.clone());
+    for (const char* n : {"block.00/w", "block.01/w"}) out.push_back(ps.get(n).value.clone());
+    return out;
+  };
+  const int saved = omp_get_max_threads();
+  const int saved_blas = openblas_get_num_threads();
+  const std::vector<Tensor> ref = run(1);
+  for (int threads : {2, 3}) {
+    const std::vector<Tensor> got = run(threads);
+    ASSERT_EQ(got.size(), ref.size());
+    for (std::size_t i = 0; i < ref.size(); ++i)
+      EXPECT_TRUE(got[i].nbytes() == ref[i].nbytes() &&
+                  std::memcmp(got[i].raw(), ref[i].raw(), ref[i].nbytes()) == 0)
+          << "state/weight " << i << " differs at " << threads << " threads";
+  }
+  omp_set_num_threads(saved);
+  openblas_set_num_threads(saved_blas);
+#else
+  GTEST_SKIP() << "host loops run through Kokkos' own threaded backend in this build";
+#endif
 }
 
 TEST(Shampoo, ReportsTimingsBalanceAndStateBytes) {
