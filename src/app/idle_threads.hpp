@@ -8,8 +8,9 @@ namespace quopt::app {
 // own threads, one after the other. Both libraries keep a thread that has finished its work busy for a
 // while, waiting for the next piece: libgomp spins (OMP_WAIT_POLICY unset), OpenBLAS's pthreads spin
 // and yield for 2^28 cycles (OPENBLAS_THREAD_TIMEOUT unset, 0.1 s at 2.5 GHz) after every GEMM. With one
-// thread per core, each library's waiting threads take the cores from the other's working ones; on
-// olmo2-small at 2 threads that cost 40% of the tokens per CPU-second (docs/benchmarks.md). So where
+// thread per core, each library's waiting threads take the cores from the other's working ones: with
+// those defaults olmo2-small ran at 0.96x its 1-thread speed on 2 threads, without them 1.85x
+// (docs/benchmarks.md, "Host threads"). So where
 // the user has chosen neither and more than one thread may run (OMP_NUM_THREADS or OPENBLAS_NUM_THREADS
 // not 1), quopt re-executes itself (/proc/self/exe, same arguments and environment) with
 // OMP_WAIT_POLICY=passive and OPENBLAS_THREAD_TIMEOUT=4 (OpenBLAS's minimum, 2^4 cycles) set where
