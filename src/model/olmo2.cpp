@@ -389,9 +389,9 @@ namespace {
 // vocabulary: 4 blocks of 512, not 3 of 668 and one of 44). Each block's weight-gradient GEMM reads and
 // writes all of dW [V, C] and its three GEMMs have the block's rows as one dimension, so fewer, taller
 // blocks run faster: olmo2-50m at one thread, 2048 tokens per step, 64 MiB blocks (167 rows) -> 256 MiB
-// (balanced 512 rows) gave +8% tokens/s for +180 MB peak RSS, still 0.36 of PyTorch eager's
-// (docs/benchmarks.md, "Fused head block size"). A tuning choice; results depend on it only through
-// summation order.
+// (balanced 512 rows) gave 1.10x tokens per CPU-second for 1.27x peak RSS, still 0.36 of PyTorch
+// eager's (scripts/compare_builds.py; docs/benchmarks.md, the notes table under "Host threads"). A tuning
+// choice (quopt's); results depend on it only through summation order.
 constexpr std::int64_t kHeadWorkBytes = std::int64_t{256} << 20;
 constexpr std::int64_t kHeadMinRows = 64;
 }  // namespace
@@ -400,8 +400,8 @@ Tensor& Olmo2::head_work(std::int64_t n_rows) const {
   const std::int64_t V = cfg_.vocab_size;
   const std::int64_t fit = kHeadWorkBytes / (V * static_cast<std::int64_t>(dtype_size(dt_)));
   const std::int64_t most = std::max<std::int64_t>(1, std::min(n_rows, std::max(kHeadMinRows, fit)));
-  const std::int64_t blocks = (n_rows + most - 1) / most;
-  const std::int64_t rows = std::max<std::int64_t>(1, (n_rows + blocks - 1) / std::max<std::int64_t>(1, blocks));
+  const std::int64_t blocks = std::max<std::int64_t>(1, (n_rows + most - 1) / most);
+  const std::int64_t rows = (n_rows + blocks - 1) / blocks;
   if (!head_work_.defined() || head_work_.dim(0) != rows) head_work_ = new_tensor({rows, V});
   return head_work_;
 }
